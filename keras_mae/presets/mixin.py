@@ -1,0 +1,92 @@
+"""`PresetMixin`: `from_preset` and `save_to_preset` on every keras_mae model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from keras_mae.presets import loading, saving
+
+
+class PresetMixin:
+    """Adds preset loading and saving to a `keras.Model` subclass.
+
+    A plain mixin: it has no `__init__` and no state. The model must be
+    registered with `@keras.saving.register_keras_serializable(package=
+    "keras_mae")` and have a complete `get_config`/`from_config`. It may define
+    `preset_training_layers()` returning the sub-layers needed only for
+    training (e.g. a discriminator); those are saved apart from the inference
+    weights.
+
+    Examples:
+    >>> from keras_mae.models import GAN
+    >>> gan = GAN.from_preset("hf://owner/gan-mnist@v1")  # doctest: +SKIP
+    >>> gan.save_to_preset("my_gan")  # doctest: +SKIP
+    >>> resumed = GAN.from_preset(
+    ...     "./my_gan", load_training_state=True
+    ... )  # doctest: +SKIP
+    """
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | os.PathLike,
+        load_weights: bool = True,
+        revision: str | None = None,
+        *,
+        load_training_state: bool = False,
+        **overrides: Any,
+    ):
+        """Builds this model class from a preset.
+
+        Args:
+            preset: A built-in name (`keras_mae.list_presets()`),
+                `"hf://owner/name[@revision]"`, or a local preset folder.
+            load_weights: Load the trained inference weights.
+            revision: Hub branch, tag or commit hash (Hub presets only).
+            load_training_state: Also restore training-only layers and the
+                optimizer state, to resume training.
+            **overrides: Replacements for the model's config entries.
+
+        Returns:
+            An instance of `cls` (or of a subclass, if the preset holds one).
+
+        Raises:
+            ValueError: If the preset holds a class that is neither `cls` nor
+                a subclass of it, or is unknown, refused, corrupt or from a
+                newer format.
+            OSError: If offline or unreachable and not cached.
+
+        Examples:
+        >>> gan = GAN.from_preset("./my_gan")  # doctest: +SKIP
+        """
+        return loading.load_preset(
+            preset,
+            expected_class=cls,
+            load_weights=load_weights,
+            load_training_state=load_training_state,
+            revision=revision,
+            overrides=overrides,
+        )
+
+    def save_to_preset(
+        self,
+        directory: str | os.PathLike,
+        metrics: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Writes this model as a preset folder (see `keras_mae.presets`).
+
+        Args:
+            directory: The folder to create or replace.
+            metrics: Optional scores to record in `metadata.json` and the
+                model card, e.g. `{"fid": 12.3}`.
+
+        Returns:
+            The folder.
+
+        Examples:
+        >>> gan.save_to_preset("my_gan", metrics={"fid": 12.3})  # doctest: +SKIP
+        """
+        return saving.save_to_preset(self, directory, metrics=metrics)
