@@ -1,0 +1,15 @@
+"""Default building blocks: conv and MLP encoders/decoders, assignment network."""
+
+from keras_mae.layers.assignment_network import AssignmentNetwork
+from keras_mae.layers.conv_decoder import ConvDecoder
+from keras_mae.layers.conv_encoder import ConvEncoder
+from keras_mae.layers.mlp_decoder import MLPDecoder
+from keras_mae.layers.mlp_encoder import MLPEncoder
+
+__all__ = [
+    "AssignmentNetwork",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+]
