@@ -1,0 +1,5 @@
+"""keras_mae models."""
+
+from keras_mae.models.gan import GAN
+
+__all__ = ["GAN"]

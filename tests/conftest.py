@@ -1,0 +1,37 @@
+"""Shared fixtures. Each pytest process runs one backend (KERAS_BACKEND)."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST_PATH = os.environ.get(
+    "KERAS_MAE_MNIST", os.path.join(REPO_ROOT, "..", "shared", "data", "mnist.npz")
+)
+
+MIXTURE_CENTERS = np.array([[2, 0], [-2, 0], [0, 2], [0, -2]], "float32")
+
+
+@pytest.fixture
+def toy_mixture():
+    """1024 points from four tight 2-D Gaussians on a circle of radius 2."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(MIXTURE_CENTERS), 1024)
+    noise = 0.05 * rng.standard_normal((1024, 2))
+    return (MIXTURE_CENTERS[labels] + noise).astype("float32")
+
+
+def mlp(input_dim, output_dim, units=32, name=None):
+    """A small functional MLP used as generator or discriminator in tests."""
+    return keras.Sequential(
+        [
+            keras.Input((input_dim,)),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(output_dim),
+        ],
+        name=name,
+    )
