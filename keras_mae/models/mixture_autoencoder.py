@@ -1,0 +1,789 @@
+"""The Mixture Autoencoder: K autoencoders, an assignment network, a discriminator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_mae.layers import (
+    AssignmentNetwork,
+    ConvEncoder,
+    MLPEncoder,
+    ParallelDense,
+)
+from keras_mae.models import losses
+from keras_mae.training import AdversarialModel, Player
+
+ADVERSARIAL_MODES = (None, "latent", "data", "both")
+_NAME = "MixtureAutoencoder"
+
+
+def _shape_tuple(shape) -> tuple:
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _format(shape) -> str:
+    return "(batch, " + ", ".join(str(d) for d in shape) + ")"
+
+
+def _check_int(argument: str, value, minimum: int) -> int:
+    if (
+        not isinstance(value, (int, np.integer))
+        or isinstance(value, bool)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"{_NAME} expects `{argument}` to be an integer >= {minimum}; "
+            f"received {value!r}."
+        )
+    return int(value)
+
+
+def _layers_or_builder(argument: str, value, num_components: int):
+    """Returns None, one layer, or a list of `num_components` layers."""
+    if value is None or isinstance(value, keras.layers.Layer):
+        return value
+    if isinstance(value, (list, tuple)):
+        layers = list(value)
+    elif callable(value):
+        layers = [value(k) for k in range(num_components)]
+    else:
+        raise TypeError(
+            f"{_NAME} expects `{argument}` to be None, a Keras layer, a list of "
+            f"{num_components} layers or a builder `f(component) -> layer`; "
+            f"received {type(value).__name__}."
+        )
+    if len(layers) != num_components or not all(
+        isinstance(layer, keras.layers.Layer) for layer in layers
+    ):
+        raise ValueError(
+            f"{_NAME} expects `{argument}` as a list to hold {num_components} "
+            f"Keras layers (one per component); received "
+            f"{[type(layer).__name__ for layer in layers]}."
+        )
+    return layers
+
+
+def _serialize(value):
+    if isinstance(value, list):
+        return [keras.saving.serialize_keras_object(layer) for layer in value]
+    return keras.saving.serialize_keras_object(value)
+
+
+def _deserialize(value):
+    if isinstance(value, list):
+        return [keras.saving.deserialize_keras_object(item) for item in value]
+    return None if value is None else keras.saving.deserialize_keras_object(value)
+
+
+def _build_and_check(layer, input_shape, expected, role: str) -> None:
+    if not layer.built:
+        layer.build(input_shape)
+    received = _shape_tuple(layer.compute_output_shape(input_shape))[1:]
+    if received != expected:
+        raise ValueError(
+            f"{_NAME} expects the {role} to map {_format(input_shape[1:])} to "
+            f"{_format(expected)}; it gives {_format(received)}."
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_mae")
+class MixtureAutoencoder(AdversarialModel):
+    """K autoencoders and an assignment network, trained adversarially.
+
+    Each of the K autoencoders encodes a sample to a code of size
+    `latent_dim` and decodes it back; the assignment network reads the K codes
+    and returns p(k | x). Training (MIXAE, Zhang et al. 2017) minimises
+
+        sum_k p(k|x) * reconstruction_k(x)
+        + sample_entropy_weight * H(p(.|x))       (confident assignments)
+        - batch_entropy_weight * H(mean_x p(.|x))  (balanced components)
+
+    plus, with `adversarial`, a generator loss against a discriminator:
+
+    - `"latent"` (default): the codes of the samples assigned to component k
+      are matched to the prior N(0, I) (adversarial-autoencoder style), so
+      `decode(z ~ N(0, I), k)` samples cluster k;
+    - `"data"`: a discriminator tells real inputs from decoded prior samples;
+    - `"both"`, or `None` for plain MIXAE.
+
+    Dead components are guarded against twice: the batch-entropy term keeps
+    the average assignment balanced, and every autoencoder reconstructs every
+    sample with at least `component_floor / K` of the weight, so no component
+    stops learning. `fit`/`evaluate` log `loss`, `reconstruction`,
+    `sample_entropy`, `batch_entropy`, `adversarial` and `d_loss` (with a
+    discriminator) and `usage_k`, the share of samples assigned to component k.
+
+    The default autoencoders are K MLPs run as one (`ParallelDense`): a shared
+    `Dense(hidden_units[0])` layer feeds K code heads, and K decoders of
+    `hidden_units` map codes back to data. K convolutional autoencoders would
+    cost K times a conv net per sample, too slow on CPU; pass `encoder` and
+    `decoder` (e.g. builders of `ConvEncoder`/`ConvDecoder`) for them.
+
+    Args:
+        num_components: Number of components K (clusters), at least 2.
+        latent_dim: Size of each component's code.
+        input_shape: Shape of one sample, e.g. `(28, 28, 1)` or `(784,)`;
+            inferred from the first batch if None.
+        encoder: None (default), a layer from data to codes
+            `(batch, K, latent_dim)`, a list of K layers from data to
+            `(batch, latent_dim)`, or a builder `f(k) -> layer` called K times.
+        decoder: None (default), a layer from `(batch, K, latent_dim)` to
+            `(batch, K, *input_shape)`, a list of K layers from
+            `(batch, latent_dim)` to `(batch, *input_shape)`, or a builder.
+        assignment: The network from codes `(batch, K, latent_dim)` to
+            p(k | x); default `AssignmentNetwork(K)`. It must accept
+            `return_logits=True`.
+        adversarial: `"latent"`, `"data"`, `"both"` or None.
+        hidden_units: Widths of the default encoder/decoder hidden layers.
+        output_activation: Output activation of the default decoder:
+            `"sigmoid"` for data in [0, 1] (checked), None for unbounded data.
+        latent_discriminator: Scores `(batch, latent_dim + K)` (a code and its
+            one-hot component); default `MLPEncoder(1, (128, 128))`.
+        data_discriminator: Scores data; default `ConvEncoder(1)` for images
+            whose sides divide by 4, else `MLPEncoder(1, (256,))`.
+        seed: Seed of the model's noise (prior samples).
+        **kwargs: Passed to `keras.Model` (e.g. `name`).
+
+    Examples:
+
+    ```python
+    import numpy as np
+    from keras_mae.models import MixtureAutoencoder
+    x = np.random.default_rng(0).uniform(size=(512, 8, 8, 1)).astype("float32")
+    mae = MixtureAutoencoder(num_components=3, latent_dim=4, seed=0)
+    mae.compile()  # Adam(1e-3); discriminator Adam(2e-4, beta_1=0.5)
+    mae.fit(x, batch_size=128, epochs=1, verbose=0)
+    labels = mae.predict_clusters(x)  # (512,) ints in [0, 3)
+    samples = mae.sample(6, component=1, seed=0)  # (6, 8, 8, 1)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_components: int,
+        latent_dim: int,
+        input_shape: Sequence[int] | None = None,
+        encoder: keras.layers.Layer | Sequence | Callable | None = None,
+        decoder: keras.layers.Layer | Sequence | Callable | None = None,
+        assignment: keras.layers.Layer | None = None,
+        adversarial: str | None = "latent",
+        hidden_units: Sequence[int] = (256,),
+        output_activation: str | None = "sigmoid",
+        latent_discriminator: keras.layers.Layer | None = None,
+        data_discriminator: keras.layers.Layer | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(seed=seed, **kwargs)
+        self.num_components = _check_int("num_components", num_components, 2)
+        self.latent_dim = _check_int("latent_dim", latent_dim, 1)
+        if adversarial not in ADVERSARIAL_MODES:
+            raise ValueError(
+                f"{_NAME} expects `adversarial` to be one of {ADVERSARIAL_MODES}; "
+                f"received {adversarial!r}."
+            )
+        self.adversarial = adversarial
+        self.hidden_units = tuple(
+            _check_int("hidden_units", units, 1) for units in hidden_units
+        )
+        if not self.hidden_units:
+            raise ValueError(f"{_NAME} expects at least one entry in `hidden_units`.")
+        self.output_activation = output_activation
+        self.data_shape = None
+        if input_shape is not None:
+            shape = (input_shape,) if isinstance(input_shape, int) else input_shape
+            self.data_shape = tuple(_check_int("input_shape", d, 1) for d in shape)
+
+        self.encoder = _layers_or_builder("encoder", encoder, self.num_components)
+        self.decoder = _layers_or_builder("decoder", decoder, self.num_components)
+        if assignment is not None and not isinstance(assignment, keras.layers.Layer):
+            raise TypeError(
+                f"{_NAME} expects `assignment` to be a Keras layer or None; "
+                f"received {type(assignment).__name__}."
+            )
+        self.assignment = assignment or AssignmentNetwork(
+            self.num_components, name="assignment"
+        )
+        self.latent_discriminator = None
+        if adversarial in ("latent", "both"):
+            self.latent_discriminator = latent_discriminator or MLPEncoder(
+                1, hidden_units=(128, 128), name="latent_discriminator"
+            )
+        self.data_discriminator = (
+            data_discriminator
+            if adversarial
+            in (
+                "data",
+                "both",
+            )
+            else None
+        )
+        if self.data_shape is not None:
+            self.build((None, *self.data_shape))
+
+    # ------------------------------------------------------------------
+    # Building.
+    def _default_encoder(self) -> keras.layers.Layer:
+        return keras.Sequential(
+            [
+                keras.layers.Flatten(),
+                # One shared first layer: the K heads read the same features,
+                # which costs one (features x width) product instead of K.
+                keras.layers.Dense(self.hidden_units[0], activation="relu"),
+                *[
+                    ParallelDense(self.num_components, units, activation="relu")
+                    for units in self.hidden_units[1:]
+                ],
+                ParallelDense(self.num_components, self.latent_dim),
+            ],
+            name="encoder",
+        )
+
+    def _default_decoder(self) -> keras.layers.Layer:
+        return keras.Sequential(
+            [
+                *[
+                    ParallelDense(self.num_components, units, activation="relu")
+                    for units in reversed(self.hidden_units)
+                ],
+                ParallelDense(
+                    self.num_components,
+                    math.prod(self.data_shape),
+                    activation=self.output_activation,
+                ),
+                keras.layers.Reshape((self.num_components, *self.data_shape)),
+            ],
+            name="decoder",
+        )
+
+    def _default_data_discriminator(self) -> keras.layers.Layer:
+        shape = self.data_shape
+        if len(shape) == 3 and shape[0] % 4 == 0 and shape[1] % 4 == 0:
+            return ConvEncoder(1, name="data_discriminator")
+        return MLPEncoder(1, hidden_units=(256,), name="data_discriminator")
+
+    def build(self, input_shape) -> None:
+        shape = _shape_tuple(input_shape)[1:]
+        if self.data_shape is None:
+            self.data_shape = tuple(_check_int("input_shape", d, 1) for d in shape)
+        elif shape != self.data_shape:
+            raise ValueError(
+                f"{_NAME} expects data of shape {_format(self.data_shape)}; "
+                f"received {_format(shape)}."
+            )
+        data = (None, *self.data_shape)
+        codes = (self.num_components, self.latent_dim)
+        if self.encoder is None:
+            self.encoder = self._default_encoder()
+        if self.decoder is None:
+            self.decoder = self._default_decoder()
+        if isinstance(self.encoder, list):
+            for layer in self.encoder:
+                _build_and_check(layer, data, (self.latent_dim,), "encoder")
+        else:
+            _build_and_check(self.encoder, data, codes, "encoder")
+        if isinstance(self.decoder, list):
+            for layer in self.decoder:
+                _build_and_check(
+                    layer, (None, self.latent_dim), self.data_shape, "decoder"
+                )
+        else:
+            _build_and_check(
+                self.decoder,
+                (None, *codes),
+                (self.num_components, *self.data_shape),
+                "decoder",
+            )
+        _build_and_check(
+            self.assignment, (None, *codes), (self.num_components,), "assignment"
+        )
+        if self.latent_discriminator is not None:
+            _build_and_check(
+                self.latent_discriminator,
+                (None, self.latent_dim + self.num_components),
+                (1,),
+                "latent discriminator",
+            )
+        if self.adversarial in ("data", "both"):
+            if self.data_discriminator is None:
+                self.data_discriminator = self._default_data_discriminator()
+            _build_and_check(self.data_discriminator, data, (1,), "data discriminator")
+        self.built = True
+
+    # ------------------------------------------------------------------
+    # Compilation.
+    def compile(
+        self,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        discriminator_optimizer: keras.optimizers.Optimizer | str | None = None,
+        reconstruction_loss: str = "mse",
+        sample_entropy_weight: float = 0.05,
+        batch_entropy_weight: float = 0.5,
+        adversarial_weight: float = 0.01,
+        adversarial_loss: str = "non_saturating",
+        component_floor: float = 0.1,
+        **kwargs,
+    ):
+        """Configures training; every argument has a default that works on MNIST.
+
+        Args:
+            optimizer: Optimizer of the autoencoders and the assignment
+                network; default `Adam(1e-3)`.
+            discriminator_optimizer: Optimizer of the discriminator(s);
+                default `Adam(2e-4, beta_1=0.5)`.
+            reconstruction_loss: `"mse"` or `"binary_crossentropy"`, per
+                sample and averaged over features.
+            sample_entropy_weight: Weight of the sample-wise assignment
+                entropy (minimised: confident assignments).
+            batch_entropy_weight: Weight of the batch-wise assignment entropy
+                (maximised: balanced components).
+            adversarial_weight: Weight of the autoencoders' adversarial loss.
+            adversarial_loss: One of `losses.ADVERSARIAL_LOSSES`.
+            component_floor: In [0, 1): share of the reconstruction weight
+                spread evenly over all components, so none stops learning.
+            **kwargs: `steps_per_execution`, `jit_compile`, `run_eagerly`.
+        """
+        losses.check_adversarial_loss(adversarial_loss)
+        if reconstruction_loss not in losses.RECONSTRUCTION_LOSSES:
+            raise ValueError(
+                f"{_NAME} expects `reconstruction_loss` in "
+                f"{losses.RECONSTRUCTION_LOSSES}; received {reconstruction_loss!r}."
+            )
+        weights = {
+            "sample_entropy_weight": sample_entropy_weight,
+            "batch_entropy_weight": batch_entropy_weight,
+            "adversarial_weight": adversarial_weight,
+        }
+        for argument, value in weights.items():
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(
+                    f"{_NAME} expects `{argument}` to be a number >= 0; "
+                    f"received {value!r}."
+                )
+        if not 0.0 <= component_floor < 1.0:
+            raise ValueError(
+                f"{_NAME} expects `component_floor` in [0, 1); "
+                f"received {component_floor!r}."
+            )
+        self.reconstruction_loss = reconstruction_loss
+        self.sample_entropy_weight = float(sample_entropy_weight)
+        self.batch_entropy_weight = float(batch_entropy_weight)
+        self.adversarial_weight = float(adversarial_weight)
+        self.adversarial_loss = adversarial_loss
+        self.component_floor = float(component_floor)
+
+        optimizers = {"autoencoder": optimizer or keras.optimizers.Adam(1e-3)}
+        log_names = ["loss", "reconstruction", "sample_entropy", "batch_entropy"]
+        if self.adversarial is not None:
+            optimizers = {
+                "discriminator": discriminator_optimizer
+                or keras.optimizers.Adam(2e-4, beta_1=0.5),
+                **optimizers,
+            }
+            log_names += ["adversarial", "d_loss"]
+        log_names += [f"usage_{k}" for k in range(self.num_components)]
+        config = {
+            "optimizer": optimizers["autoencoder"],
+            "discriminator_optimizer": optimizers.get("discriminator"),
+            "reconstruction_loss": reconstruction_loss,
+            **{name: float(value) for name, value in weights.items()},
+            "adversarial_loss": adversarial_loss,
+            "component_floor": self.component_floor,
+            **kwargs,
+        }
+        self._compile_players(optimizers, log_names, config, **kwargs)
+
+    def _autoencoder_layers(self) -> list[keras.layers.Layer]:
+        layers = []
+        for part in (self.encoder, self.decoder):
+            layers += part if isinstance(part, list) else [part]
+        return [*layers, self.assignment]
+
+    def _discriminators(self) -> list[keras.layers.Layer]:
+        return [
+            layer
+            for layer in (self.latent_discriminator, self.data_discriminator)
+            if layer is not None
+        ]
+
+    def players(self) -> list[Player]:
+        autoencoder = Player(
+            name="autoencoder",
+            variables=[
+                v
+                for layer in self._autoencoder_layers()
+                for v in layer.trainable_variables
+            ],
+            optimizer=self.player_optimizer("autoencoder"),
+            loss=self.autoencoder_loss,
+        )
+        if self.adversarial is None:
+            return [autoencoder]
+        discriminator = Player(
+            name="discriminator",
+            variables=[
+                v for layer in self._discriminators() for v in layer.trainable_variables
+            ],
+            optimizer=self.player_optimizer("discriminator"),
+            loss=self.discriminator_loss,
+        )
+        return [discriminator, autoencoder]
+
+    # ------------------------------------------------------------------
+    # The networks, applied to all K components at once.
+    def _encode_all(self, x, training=False):
+        if isinstance(self.encoder, list):
+            return ops.stack([e(x, training=training) for e in self.encoder], axis=1)
+        return self.encoder(x, training=training)
+
+    def _decode_all(self, codes, training=False):
+        if isinstance(self.decoder, list):
+            return ops.stack(
+                [d(codes[:, k], training=training) for k, d in enumerate(self.decoder)],
+                axis=1,
+            )
+        return self.decoder(codes, training=training)
+
+    def _select(self, per_component, one_hot):
+        """Picks, for each sample, the entry of its component (one-hot rows)."""
+        weights = one_hot
+        for _ in range(len(per_component.shape) - 2):
+            weights = ops.expand_dims(weights, -1)
+        return ops.sum(ops.cast(weights, per_component.dtype) * per_component, axis=1)
+
+    def _prior_codes(self, batch_size, seed=None):
+        seed = self.seed_generator if seed is None else seed
+        return keras.random.normal((batch_size, self.latent_dim), seed=seed)
+
+    def _random_components(self, batch_size, seed=None):
+        seed = self.seed_generator if seed is None else seed
+        return keras.random.randint((batch_size,), 0, self.num_components, seed=seed)
+
+    def _decode_prior(self, batch_size, training):
+        """Decoded prior samples of uniformly drawn components."""
+        z = self._prior_codes(batch_size)
+        one_hot = ops.one_hot(self._random_components(batch_size), self.num_components)
+        tiled = ops.repeat(ops.expand_dims(z, 1), self.num_components, axis=1)
+        return self._select(self._decode_all(tiled, training=training), one_hot)
+
+    def _assigned_codes(self, codes, probabilities):
+        """The code of each sample under its assigned component, and that one-hot."""
+        one_hot = ops.one_hot(ops.argmax(probabilities, axis=-1), self.num_components)
+        one_hot = ops.stop_gradient(one_hot)
+        return self._select(codes, one_hot), one_hot
+
+    # ------------------------------------------------------------------
+    # The game, written once with keras.ops.
+    def autoencoder_loss(self, x, training: bool = True):
+        """The autoencoders' and assignment network's loss on a batch `x`."""
+        codes = self._encode_all(x, training=training)
+        probabilities, logits = self.assignment(codes, return_logits=True)
+        reconstructions = self._decode_all(codes, training=training)
+        errors = losses.component_reconstruction_errors(
+            x, reconstructions, self.reconstruction_loss
+        )
+        floor = self.component_floor
+        weights = (1.0 - floor) * probabilities + floor / self.num_components
+        reconstruction = losses.weighted_reconstruction(errors, weights)
+        sample_entropy = losses.sample_assignment_entropy(logits)
+        batch_entropy = losses.batch_assignment_entropy(probabilities)
+        total = (
+            reconstruction
+            + self.sample_entropy_weight * sample_entropy
+            - self.batch_entropy_weight * batch_entropy
+        )
+        logs = {
+            "reconstruction": reconstruction,
+            "sample_entropy": sample_entropy,
+            "batch_entropy": batch_entropy,
+        }
+        if self.adversarial is not None:
+            adversarial = 0.0
+            if self.latent_discriminator is not None:
+                assigned, one_hot = self._assigned_codes(codes, probabilities)
+                scores = self.latent_discriminator(
+                    ops.concatenate([assigned, one_hot], axis=-1), training=training
+                )
+                adversarial = adversarial + losses.generator_loss(
+                    self.adversarial_loss, scores
+                )
+            if self.data_discriminator is not None:
+                fake = self._decode_prior(ops.shape(x)[0], training)
+                scores = self.data_discriminator(fake, training=training)
+                adversarial = adversarial + losses.generator_loss(
+                    self.adversarial_loss, scores
+                )
+            total = total + self.adversarial_weight * adversarial
+            logs["adversarial"] = adversarial
+        logs["loss"] = total
+        usage = ops.mean(
+            ops.one_hot(ops.argmax(probabilities, axis=-1), self.num_components),
+            axis=0,
+        )
+        for k in range(self.num_components):
+            logs[f"usage_{k}"] = usage[k]
+        return total, logs
+
+    def discriminator_loss(self, x, training: bool = True):
+        """The discriminator(s)' loss on a batch `x`, prior codes and samples."""
+        total = 0.0
+        if self.latent_discriminator is not None:
+            codes = self._encode_all(x, training=training)
+            probabilities = self.assignment(codes)
+            assigned, one_hot = self._assigned_codes(codes, probabilities)
+            # Real codes carry the same components as the fake ones, so the
+            # component alone tells the discriminator nothing.
+            prior = self._prior_codes(ops.shape(x)[0])
+            real_scores = self.latent_discriminator(
+                ops.concatenate([prior, one_hot], axis=-1), training=training
+            )
+            fake_scores = self.latent_discriminator(
+                ops.concatenate([ops.stop_gradient(assigned), one_hot], axis=-1),
+                training=training,
+            )
+            total = total + losses.discriminator_loss(
+                self.adversarial_loss, real_scores, fake_scores
+            )
+        if self.data_discriminator is not None:
+            fake = ops.stop_gradient(self._decode_prior(ops.shape(x)[0], training))
+            total = total + losses.discriminator_loss(
+                self.adversarial_loss,
+                self.data_discriminator(x, training=training),
+                self.data_discriminator(fake, training=training),
+            )
+        return total, {"d_loss": total}
+
+    # ------------------------------------------------------------------
+    # Input checks.
+    def check_inputs(self, x) -> None:
+        shape = _shape_tuple(x.shape)[1:]
+        if self.data_shape is not None and shape != self.data_shape:
+            raise ValueError(
+                f"{_NAME} expects data of shape {_format(self.data_shape)}; "
+                f"received {_format(shape)}."
+            )
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                f"{_NAME} expects float data (e.g. images scaled to [0, 1] with "
+                f"`x.astype('float32') / 255`); received dtype {dtype}."
+            )
+
+    def _validated(self, x) -> np.ndarray:
+        """`x` as a float32 numpy array, after the checks a traced step cannot do."""
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(
+                f"{_NAME} expects an array of shape {_format(self.data_shape or ())}"
+                f"; received {type(x).__name__}."
+            )
+        array = keras.ops.convert_to_numpy(x) if not isinstance(x, np.ndarray) else x
+        if array.ndim < 2:
+            raise ValueError(
+                f"{_NAME} expects a batch of samples, shape (batch, ...); "
+                f"received shape {array.shape}."
+            )
+        self.check_inputs(array)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"{_NAME} expects finite data; received "
+                f"{int(np.sum(~np.isfinite(array)))} NaN or infinite values."
+            )
+        if self.output_activation == "sigmoid" and (
+            array.min() < 0.0 or array.max() > 1.0
+        ):
+            raise ValueError(
+                f"{_NAME} with output_activation='sigmoid' expects data in "
+                f"[0, 1]; received values in [{array.min()}, {array.max()}]. "
+                "Scale the data (images: divide by 255) or pass "
+                "output_activation=None."
+            )
+        if not self.built:
+            self.build((None, *array.shape[1:]))
+        return array.astype("float32", copy=False)
+
+    def fit(self, x=None, y=None, **kwargs):
+        if hasattr(x, "shape"):
+            x = self._validated(x)
+        return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        if hasattr(x, "shape"):
+            x = self._validated(x)
+        return super().evaluate(x, y, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Inference.
+    def call(self, x, training=False):
+        return self.assignment(self._encode_all(x, training=training))
+
+    def _batches(self, fn, arrays, batch_size: int):
+        """Applies `fn` to slices of `arrays` and concatenates the numpy outputs."""
+        outputs = []
+        for start in range(0, len(arrays[0]), batch_size):
+            result = fn(*[a[start : start + batch_size] for a in arrays])
+            outputs.append(
+                [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(result)]
+            )
+        return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+
+    def predict_proba(self, x, batch_size: int = 512) -> np.ndarray:
+        """p(k | x) for each sample: float32 array `(n, K)` whose rows sum to 1."""
+        x = self._validated(x)
+        return self._batches(self, [x], batch_size)[0]
+
+    def predict_clusters(self, x, batch_size: int = 512) -> np.ndarray:
+        """The most likely component of each sample: int array `(n,)`."""
+        return np.argmax(self.predict_proba(x, batch_size), axis=-1)
+
+    def encode(self, x, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of every component and assignment probabilities.
+
+        Returns:
+            `(codes, probabilities)`: float32 arrays of shapes
+            `(n, K, latent_dim)` and `(n, K)`. The code of sample `i` under
+            its assigned component is `codes[i, probabilities[i].argmax()]`.
+        """
+        x = self._validated(x)
+
+        def fn(batch):
+            codes = self._encode_all(batch)
+            return codes, self.assignment(codes)
+
+        codes, probabilities = self._batches(fn, [x], batch_size)
+        return codes, probabilities
+
+    def _component_one_hot(self, component, num_samples: int) -> np.ndarray:
+        components = np.broadcast_to(np.asarray(component), (num_samples,))
+        if not np.issubdtype(components.dtype, np.integer) or (
+            np.any(components < 0) or np.any(components >= self.num_components)
+        ):
+            raise ValueError(
+                f"{_NAME} expects `component` to be an integer (or integers) in "
+                f"[0, {self.num_components}); received {component!r}."
+            )
+        return np.eye(self.num_components, dtype="float32")[components]
+
+    def decode(self, z, component, batch_size: int = 512) -> np.ndarray:
+        """Decodes codes `z` `(n, latent_dim)` with component(s) `component`.
+
+        Args:
+            z: Codes, shape `(n, latent_dim)`.
+            component: One component index for all codes, or `n` indices.
+            batch_size: How many codes to decode at once.
+
+        Returns:
+            A float32 array `(n, *input_shape)`.
+        """
+        z = np.asarray(keras.ops.convert_to_numpy(z), dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"{_NAME}.decode expects codes of shape (n, {self.latent_dim}); "
+                f"received {z.shape}."
+            )
+        one_hot = self._component_one_hot(component, len(z))
+
+        def fn(codes, selector):
+            tiled = ops.repeat(ops.expand_dims(codes, 1), self.num_components, axis=1)
+            return self._select(self._decode_all(tiled), selector)
+
+        return self._batches(fn, [z, one_hot], batch_size)[0]
+
+    def reconstruct(self, x, batch_size: int = 512) -> np.ndarray:
+        """Reconstructs each sample with its assigned component: `(n, *input_shape)`."""
+        x = self._validated(x)
+
+        def fn(batch):
+            codes = self._encode_all(batch)
+            one_hot = ops.one_hot(
+                ops.argmax(self.assignment(codes), axis=-1), self.num_components
+            )
+            return self._select(self._decode_all(codes), one_hot)
+
+        return self._batches(fn, [x], batch_size)[0]
+
+    def anomaly_score(self, x, batch_size: int = 512) -> np.ndarray:
+        """Mean squared reconstruction error under the assigned component: `(n,)`.
+
+        High scores mark samples that no component reconstructs well.
+        """
+        x = self._validated(x)
+        reconstructions = self.reconstruct(x, batch_size)
+        return np.mean(np.square(x - reconstructions).reshape(len(x), -1), axis=1)
+
+    def sample(
+        self,
+        num_samples: int,
+        component: int | Sequence[int] | None = None,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """Decodes codes drawn from the prior N(0, I).
+
+        Args:
+            num_samples: How many samples.
+            component: The component to sample from, `num_samples` of them,
+                or None to draw components uniformly.
+            seed: Integer seed for repeatable samples; None draws from the
+                model's seed generator (different on every call).
+
+        Returns:
+            A float32 array `(num_samples, *input_shape)`.
+        """
+        num_samples = _check_int("num_samples", num_samples, 1)
+        if not self.built:
+            raise RuntimeError(
+                f"{_NAME} is not built: pass `input_shape` or fit it first."
+            )
+        generator = (
+            self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+        )
+        z = self._prior_codes(num_samples, seed=generator)
+        if component is None:
+            component = keras.ops.convert_to_numpy(
+                self._random_components(num_samples, seed=generator)
+            )
+        return self.decode(z, component)
+
+    # ------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            num_components=self.num_components,
+            latent_dim=self.latent_dim,
+            input_shape=None if self.data_shape is None else list(self.data_shape),
+            encoder=None if self.encoder is None else _serialize(self.encoder),
+            decoder=None if self.decoder is None else _serialize(self.decoder),
+            assignment=_serialize(self.assignment),
+            adversarial=self.adversarial,
+            hidden_units=list(self.hidden_units),
+            output_activation=self.output_activation,
+            latent_discriminator=None
+            if self.latent_discriminator is None
+            else _serialize(self.latent_discriminator),
+            data_discriminator=None
+            if self.data_discriminator is None
+            else _serialize(self.data_discriminator),
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in (
+            "encoder",
+            "decoder",
+            "assignment",
+            "latent_discriminator",
+            "data_discriminator",
+        ):
+            config[key] = _deserialize(config.get(key))
+        return cls(**config)
+
+    def preset_training_layers(self) -> list[keras.layers.Layer]:
+        """Layers needed only to train: the discriminator(s)."""
+        return self._discriminators()
