@@ -136,6 +136,7 @@ def load_preset(
 
     config = validation.read_json(file(CONFIG_FILE), source)
     register_keras_mae_objects()
+    validation.normalize_backend_modules(config)
     model_class = validation.check_config(config, source)
     if expected_class is not None and not issubclass(model_class, expected_class):
         raise ValueError(

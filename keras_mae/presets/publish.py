@@ -49,6 +49,7 @@ def check_preset_folder(directory: Path) -> None:
         validation.resolve_file(directory, CONFIG_FILE, source, False), source
     )
     loading.register_keras_mae_objects()
+    validation.normalize_backend_modules(config)
     validation.check_config(config, source)
     validation.resolve_file(directory, README_FILE, source, False)
 

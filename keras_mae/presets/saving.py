@@ -186,6 +186,7 @@ def save_to_preset(
             f"save_to_preset: the config of {type(model).__name__} is not JSON "
             f"serializable ({error}); check its get_config()."
         ) from None
+    validation.normalize_backend_modules(config)
     validation.check_config(config, source)
     clean_metrics = _clean_metrics(metrics)
 

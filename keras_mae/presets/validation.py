@@ -63,6 +63,21 @@ _FUNCTION_MODULES = (
     "constraints",
 )
 _NON_MODELING_FUNCTIONS = frozenset({"get", "serialize", "deserialize"})
+# Public modules a backend-specific class (e.g. torch's Adam, serialized from
+# "keras.src.backend.torch.optimizers.torch_adam") is looked up in.
+_PUBLIC_CLASS_MODULES = (
+    "keras.optimizers",
+    "keras.optimizers.schedules",
+    "keras.layers",
+    "keras.losses",
+    "keras.metrics",
+    "keras.initializers",
+    "keras.regularizers",
+    "keras.constraints",
+    "keras.dtype_policies",
+    "keras.random",
+    "keras",
+)
 
 _SAFETY_RULE = (
     "Presets may only name Keras built-ins and classes or functions registered "
@@ -336,6 +351,36 @@ def _loaded_keras_module(module: Any):
     if module != "keras" and not module.startswith("keras."):
         return None
     return sys.modules.get(module)
+
+
+def normalize_backend_modules(config: Any) -> None:
+    """Points backend-specific Keras classes at their public, portable name.
+
+    On some backends Keras serializes a class under its backend module (torch's
+    `Adam` is "keras.src.backend.torch.optimizers.torch_adam"), which another
+    backend cannot load. Such module keys are rewritten in place to the public
+    module exporting a class of the same name ("keras.optimizers"), which
+    gives each backend its own implementation. Other keys are left alone.
+
+    Args:
+        config: A parsed `config.json`, modified in place.
+
+    Examples:
+    >>> config = {"module": "keras.src.backend.torch.optimizers.torch_adam",
+    ...           "class_name": "Adam", "config": {}}
+    >>> normalize_backend_modules(config)
+    >>> config["module"]
+    'keras.optimizers'
+    """
+    for obj, _ in _walk_objects(config, "$"):
+        module, class_name = obj.get("module"), obj["class_name"]
+        if not (isinstance(module, str) and module.startswith("keras.src.backend.")):
+            continue
+        for public in _PUBLIC_CLASS_MODULES:
+            mod = sys.modules.get(public)
+            if isinstance(getattr(mod, str(class_name), None), type):
+                obj["module"] = public
+                break
 
 
 def _check_function(obj: dict, where: str, source: str) -> None:

@@ -1,0 +1,249 @@
+"""Hub presets through huggingface_hub against a local server speaking its protocol."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mae.presets import PresetInfo, from_preset, registry, upload_preset
+from tests.presets import models_for_tests as m
+
+REPO = "keras-mae-test/tiny"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = m.make_trained_model()
+    return model, model.save_to_preset(tmp_path / "p")
+
+
+def test_round_trip_through_the_hub(fake_hub, saved):
+    model, folder = saved
+    fake_hub.commit_folder(REPO, folder)
+    loaded = from_preset(f"hf://{REPO}")
+    x = m.sample_inputs()
+    np.testing.assert_array_equal(m.outputs(loaded, x), m.outputs(model, x))
+    # The protocol calls huggingface_hub makes, in order of first use.
+    paths = [path for _, path in fake_hub.requests]
+    assert paths[0] == f"/api/models/{REPO}/revision/main"
+    assert any(p.startswith(f"/api/models/{REPO}/tree/") for p in paths)
+
+
+def test_inference_load_does_not_download_training_state(fake_hub, saved):
+    _, folder = saved
+    fake_hub.commit_folder(REPO, folder)
+    from_preset(f"hf://{REPO}")
+    fetched = fake_hub.files_requested()
+    assert sorted(fetched) == ["config.json", "metadata.json", "model.weights.h5"]
+    fake_hub.requests.clear()
+    model = m.PresetTestModel.from_preset(f"hf://{REPO}", load_training_state=True)
+    assert fake_hub.files_requested() == ["training_state.weights.h5"]
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_revisions_are_pinned(fake_hub, tmp_path):
+    first, second = m.make_model(seed=0), m.make_model(seed=1)
+    old = fake_hub.commit_folder(REPO, first.save_to_preset(tmp_path / "a"))
+    fake_hub.commit_folder(REPO, second.save_to_preset(tmp_path / "b"))
+    fake_hub.commit(REPO, fake_hub.repos[REPO].commits[old], branch="v1")
+    x = m.sample_inputs()
+    expected_old, expected_new = m.outputs(first, x), m.outputs(second, x)
+    for preset, kwargs, expected in [
+        (f"hf://{REPO}@{old}", {}, expected_old),
+        (f"hf://{REPO}", {"revision": old}, expected_old),
+        (f"hf://{REPO}@v1", {}, expected_old),
+        (f"hf://{REPO}", {}, expected_new),
+    ]:
+        model = from_preset(preset, **kwargs)
+        np.testing.assert_array_equal(m.outputs(model, x), expected)
+    with pytest.raises(ValueError, match="give only one"):
+        from_preset(f"hf://{REPO}@v1", revision=old)
+
+
+def test_builtin_name_downloads_its_pinned_revision(
+    fake_hub, saved, tmp_path, monkeypatch
+):
+    model, folder = saved
+    pinned = fake_hub.commit_folder(REPO, folder)
+    fake_hub.commit_folder(
+        REPO, m.make_model(seed=5).save_to_preset(tmp_path / "newer")
+    )
+    info = PresetInfo(
+        name="tiny_test",
+        handle=f"hf://{REPO}",
+        revision=pinned,
+        model_class="keras_mae>PresetTestModel",
+        description="A test preset.",
+    )
+    monkeypatch.setitem(registry.BUILTIN_PRESETS, "tiny_test", info)
+    assert "tiny_test" in registry.list_presets()
+    loaded = m.PresetTestModel.from_preset("tiny_test")
+    x = m.sample_inputs()
+    np.testing.assert_array_equal(m.outputs(loaded, x), m.outputs(model, x))
+    resolved = [p for _, p in fake_hub.requests if "/resolve/" in p]
+    assert resolved and all(f"/resolve/{pinned}/" in p for p in resolved)
+
+
+def test_unknown_repository(fake_hub):
+    with pytest.raises(ValueError, match="hf://nobody/nothing.*does not exist"):
+        from_preset("hf://nobody/nothing")
+
+
+def test_unknown_revision(fake_hub, saved):
+    fake_hub.commit_folder(REPO, saved[1])
+    with pytest.raises(ValueError, match="revision 'v9' does not exist") as info:
+        from_preset(f"hf://{REPO}@v9")
+    assert f"hf://{REPO}@v9" in str(info.value)
+
+
+def test_tampered_download_fails_the_checksum(fake_hub, saved):
+    _, folder = saved
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    weights = bytearray(files["model.weights.h5"])
+    weights[-50] ^= 0xFF
+    files["model.weights.h5"] = bytes(weights)
+    fake_hub.commit(REPO, files)
+    with pytest.raises(ValueError, match="sha256 mismatch.*'model.weights.h5'") as info:
+        from_preset(f"hf://{REPO}")
+    assert f"hf://{REPO}" in str(info.value)
+
+
+def test_repository_without_a_preset(fake_hub):
+    fake_hub.commit(REPO, {"README.md": b"hello"})
+    with pytest.raises(
+        FileNotFoundError, match=f"hf://{REPO} has no file 'metadata.json'"
+    ):
+        from_preset(f"hf://{REPO}")
+
+
+def test_offline_with_a_cached_preset_makes_no_request(fake_hub, saved, monkeypatch):
+    model, folder = saved
+    sha = fake_hub.commit_folder(REPO, folder)
+    from_preset(f"hf://{REPO}@{sha}")
+    from_preset(f"hf://{REPO}")
+    fake_hub.requests.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    x = m.sample_inputs()
+    for preset in [f"hf://{REPO}@{sha}", f"hf://{REPO}"]:
+        np.testing.assert_array_equal(
+            m.outputs(from_preset(preset), x), m.outputs(model, x)
+        )
+    assert fake_hub.requests == []
+
+
+def test_offline_and_not_cached_says_so(fake_hub, saved, monkeypatch):
+    fake_hub.commit_folder(REPO, saved[1])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="not in the local Hub cache") as info:
+        from_preset(f"hf://{REPO}")
+    message = str(info.value)
+    assert f"hf://{REPO}" in message and "HF_HUB_OFFLINE is set" in message
+    assert "does not exist" not in message
+    assert fake_hub.requests == []
+
+
+def test_offline_with_only_inference_files_cached(fake_hub, saved, monkeypatch):
+    fake_hub.commit_folder(REPO, saved[1])
+    from_preset(f"hf://{REPO}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="not in the local Hub cache.*training_state"):
+        from_preset(f"hf://{REPO}", load_training_state=True)
+
+
+def test_unreachable_hub_and_not_cached(hub_cache, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(
+        OSError, match="could not be reached.*not in the local Hub cache"
+    ):
+        from_preset(f"hf://{REPO}")
+
+
+def test_upload_then_load(fake_hub, saved):
+    model, folder = saved
+    sha = upload_preset(f"hf://{REPO}", folder)
+    assert fake_hub.repos[REPO].refs["main"] == sha
+    assert sorted(fake_hub.repos[REPO].commits[sha]) == sorted(os.listdir(folder))
+    loaded = from_preset(f"hf://{REPO}@{sha}", load_training_state=True)
+    x = m.sample_inputs()
+    np.testing.assert_array_equal(m.outputs(loaded, x), m.outputs(model, x))
+    # A second upload goes to the existing repository as a new commit.
+    assert upload_preset(f"hf://{REPO}", folder) != sha
+
+
+def test_upload_refuses_a_corrupt_preset(fake_hub, saved):
+    _, folder = saved
+    path = folder / "training_state.weights.h5"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="'training_state.weights.h5' is truncated"):
+        upload_preset(f"hf://{REPO}", folder)
+    assert fake_hub.requests == []
+
+
+def test_upload_refuses_subfolders_and_bad_handles(fake_hub, saved):
+    _, folder = saved
+    with pytest.raises(ValueError, match="Accepted forms"):
+        upload_preset("owner/name", folder)
+    (folder / "extra").mkdir()
+    with pytest.raises(ValueError, match="'extra' is not a plain file"):
+        upload_preset(f"hf://{REPO}", folder)
+    assert fake_hub.requests == []
+
+
+def test_upload_offline_is_refused(fake_hub, saved, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match="HF_HUB_OFFLINE is set"):
+        upload_preset(f"hf://{REPO}", saved[1])
+
+
+_SUBPROCESS_LOAD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import huggingface_hub  # imported first: it reads HF_ENDPOINT/HF_HUB_OFFLINE now
+    from tests.presets import models_for_tests as m
+    from keras_mae.presets import from_preset
+
+    model = from_preset(sys.argv[1])
+    np.save(sys.argv[2], m.outputs(model, m.sample_inputs()))
+    """
+)
+
+
+def test_environment_set_before_importing_huggingface_hub(fake_hub, saved, tmp_path):
+    """The plain user path: HF_ENDPOINT / HF_HUB_OFFLINE set before any import."""
+    model, folder = saved
+    fake_hub.commit_folder(REPO, folder)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": fake_hub.endpoint,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "KERAS_BACKEND": keras.backend.backend(),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    expected = m.outputs(model, m.sample_inputs())
+    for offline in ["0", "1"]:
+        out = tmp_path / f"out{offline}.npy"
+        result = subprocess.run(
+            [sys.executable, "-c", _SUBPROCESS_LOAD, f"hf://{REPO}", str(out)],
+            env={**env, "HF_HUB_OFFLINE": offline},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        np.testing.assert_array_equal(np.load(out), expected)
+        if offline == "0":
+            assert fake_hub.files_requested()
+            fake_hub.requests.clear()
+    assert fake_hub.requests == []
+    cached = json.loads(next((tmp_path / "hf-home").rglob("metadata.json")).read_text())
+    assert cached["registered_name"] == "keras_mae>PresetTestModel"

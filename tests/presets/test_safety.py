@@ -1,0 +1,349 @@
+"""Every refusal of an untrusted preset, each before anything is built."""
+
+import json
+import shutil
+import sys
+
+import keras
+import pytest
+
+from keras_mae.presets import from_preset, loading
+from tests.presets import models_for_tests as m
+
+SENTINEL = "tests.presets.sentinel_module"
+
+
+@pytest.fixture
+def preset(tmp_path):
+    return m.make_trained_model().save_to_preset(tmp_path / "p")
+
+
+@pytest.fixture
+def no_deserialization(monkeypatch):
+    """Fails the test if Keras is asked to build anything."""
+    calls = []
+
+    def record(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("deserialize_keras_object must not be reached")
+
+    monkeypatch.setattr(loading.keras.saving, "deserialize_keras_object", record)
+    sys.modules.pop(SENTINEL, None)
+    yield calls
+    assert calls == []
+    assert SENTINEL not in sys.modules
+
+
+def _edit_json(path, edit):
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _first_dense(config):
+    return config["config"]["generator"]["config"]["layers"][1]
+
+
+def _set_activation(value):
+    def edit(config):
+        _first_dense(config)["config"]["activation"] = value
+
+    return edit
+
+
+def _replace_layer(value):
+    def edit(config):
+        config["config"]["generator"]["config"]["layers"][1] = value
+
+    return edit
+
+
+def _set_top(key, value):
+    def edit(config):
+        config[key] = value
+
+    return edit
+
+
+LAMBDA_LAYER = {
+    "module": "keras.layers",
+    "class_name": "Lambda",
+    "config": {"name": "l", "function": "print"},
+    "registered_name": None,
+}
+MALICIOUS_CONFIGS = {
+    "lambda_layer": (_replace_layer(LAMBDA_LAYER), "layer 'Lambda'"),
+    "lambda_bytecode": (
+        _set_activation({"class_name": "__lambda__", "config": {"code": "AAAA"}}),
+        "'__lambda__'",
+    ),
+    "tfsm_layer": (
+        _replace_layer({**LAMBDA_LAYER, "class_name": "TFSMLayer"}),
+        "layer 'TFSMLayer'",
+    ),
+    "os_system": (
+        _set_activation(
+            {
+                "module": "os",
+                "class_name": "system",
+                "config": {},
+                "registered_name": None,
+            }
+        ),
+        "module 'os'",
+    ),
+    "unknown_module_import": (
+        _set_activation(
+            {
+                "module": SENTINEL,
+                "class_name": "Boom",
+                "config": {},
+                "registered_name": None,
+            }
+        ),
+        SENTINEL,
+    ),
+    "other_package": (
+        _set_activation(
+            {
+                "module": SENTINEL,
+                "class_name": "Boom",
+                "config": {},
+                "registered_name": "evil>Boom",
+            }
+        ),
+        "registered under package 'evil'",
+    ),
+    "unregistered_keras_mae": (
+        _set_activation(
+            {
+                "module": SENTINEL,
+                "class_name": "Boom",
+                "config": {},
+                "registered_name": "keras_mae>Boom",
+            }
+        ),
+        "no such keras_mae class is registered",
+    ),
+    "forged_module_key": (_set_top("module", SENTINEL), "points outside keras_mae"),
+    "unsafe_mode_function": (
+        _set_activation(
+            {
+                "module": "keras.config",
+                "class_name": "function",
+                "config": "enable_unsafe_deserialization",
+                "registered_name": "function",
+            }
+        ),
+        "not a Keras function module",
+    ),
+    "non_modeling_function": (
+        _set_activation(
+            {"module": "builtins", "class_name": "function", "config": "deserialize"}
+        ),
+        "not a modeling function",
+    ),
+    "unknown_function_package": (
+        _set_activation(
+            {"module": "builtins", "class_name": "function", "config": "evil>run"}
+        ),
+        "registered under package 'evil'",
+    ),
+    "non_saveable_keras_class": (
+        _set_activation(
+            {
+                "module": "keras.utils",
+                "class_name": "Progbar",
+                "config": {},
+                "registered_name": None,
+            }
+        ),
+        "not a Keras layer",
+    ),
+    "unloaded_keras_module": (
+        _set_activation(
+            {
+                "module": "keras.src.nonexistent",
+                "class_name": "X",
+                "config": {},
+                "registered_name": None,
+            }
+        ),
+        "not a Keras module already loaded",
+    ),
+    "not_a_keras_mae_model": (
+        lambda config: config.update(config["config"]["generator"]),
+        "must describe a keras_mae model",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS_CONFIGS))
+def test_malicious_config_is_refused_before_building(case, preset, no_deserialization):
+    edit, message = MALICIOUS_CONFIGS[case]
+    _edit_json(preset / "config.json", edit)
+    with pytest.raises(ValueError, match="config.json") as info:
+        from_preset(str(preset))
+    assert message in str(info.value)
+    assert str(preset) in str(info.value)
+
+
+def test_unedited_config_passes_the_same_checks(preset):
+    assert type(from_preset(str(preset))) is m.PresetTestModel
+
+
+def test_save_refuses_a_model_a_preset_could_not_load(tmp_path):
+    generator = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Lambda(lambda x: x[:, :2])]
+    )
+    discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model = m.PresetTestModel(generator, discriminator)
+    model.build((None, 3))
+    with pytest.raises(ValueError, match="layer 'Lambda'"):
+        model.save_to_preset(tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../model.weights.h5",
+        "sub/model.weights.h5",
+        "/abs.weights.h5",
+        "..\\x.weights.h5",
+    ],
+)
+def test_path_traversal_in_metadata_is_refused(preset, name, no_deserialization):
+    def edit(metadata):
+        metadata["files"][name] = metadata["files"]["model.weights.h5"]
+
+    _edit_json(preset / "metadata.json", edit)
+    with pytest.raises(ValueError, match="plain names") as info:
+        from_preset(str(preset))
+    assert repr(name) in str(info.value)
+
+
+def test_non_keras_weights_formats_are_refused(preset, no_deserialization):
+    def edit(metadata):
+        metadata["files"]["model.pkl"] = metadata["files"]["model.weights.h5"]
+
+    _edit_json(preset / "metadata.json", edit)
+    with pytest.raises(ValueError, match="'model.pkl'"):
+        from_preset(str(preset))
+
+
+def test_link_leaving_the_folder_is_refused(preset, tmp_path, no_deserialization):
+    outside = tmp_path / "elsewhere.weights.h5"
+    shutil.move(preset / "model.weights.h5", outside)
+    (preset / "model.weights.h5").symlink_to(outside)
+    with pytest.raises(ValueError, match="link leading outside") as info:
+        from_preset(str(preset))
+    assert "'model.weights.h5'" in str(info.value)
+
+
+def test_link_inside_the_folder_is_accepted(preset):
+    shutil.move(preset / "model.weights.h5", preset / "real.bin")
+    (preset / "model.weights.h5").symlink_to("real.bin")
+    assert type(from_preset(str(preset))) is m.PresetTestModel
+
+
+def _flip_byte(path, offset=-100):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_sha256_mismatch_names_the_file(preset, no_deserialization):
+    _flip_byte(preset / "model.weights.h5")
+    with pytest.raises(
+        ValueError, match="sha256 mismatch for weights file 'model.weights.h5'"
+    ):
+        from_preset(str(preset))
+
+
+def test_truncated_file_names_the_file(preset, no_deserialization):
+    path = preset / "model.weights.h5"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="'model.weights.h5' is truncated"):
+        from_preset(str(preset))
+
+
+def test_training_state_is_checked_only_when_loaded(preset):
+    _flip_byte(preset / "training_state.weights.h5")
+    assert type(from_preset(str(preset))) is m.PresetTestModel
+    with pytest.raises(ValueError, match="'training_state.weights.h5'"):
+        from_preset(str(preset), load_training_state=True)
+
+
+def test_corrupt_file_with_matching_checksum_names_the_file(preset):
+    path = preset / "model.weights.h5"
+    path.write_bytes(b"not an hdf5 file" * 100)
+
+    def edit(metadata):
+        from keras_mae.presets.validation import sha256_of
+
+        metadata["files"]["model.weights.h5"] = {
+            "sha256": sha256_of(path),
+            "size": path.stat().st_size,
+        }
+
+    _edit_json(preset / "metadata.json", edit)
+    with pytest.raises(
+        ValueError, match="weights file 'model.weights.h5' could not be loaded"
+    ):
+        from_preset(str(preset))
+
+
+def test_newer_format_version_is_a_clear_error(preset, no_deserialization):
+    _edit_json(preset / "metadata.json", lambda md: md.update(format_version=2))
+    with pytest.raises(ValueError, match="format version 2.*Upgrade keras_mae"):
+        from_preset(str(preset))
+
+
+@pytest.mark.parametrize("version", [None, "1", 0, True])
+def test_malformed_format_version(preset, version, no_deserialization):
+    _edit_json(preset / "metadata.json", lambda md: md.update(format_version=version))
+    with pytest.raises(ValueError, match="format_version"):
+        from_preset(str(preset))
+
+
+def test_invalid_json_names_the_file(preset, no_deserialization):
+    (preset / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="'config.json' is not valid JSON"):
+        from_preset(str(preset))
+
+
+def test_missing_weights_file_names_it(preset, no_deserialization):
+    (preset / "model.weights.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="'model.weights.h5'"):
+        from_preset(str(preset))
+
+
+def test_missing_weights_file_is_not_needed_without_weights(preset):
+    (preset / "model.weights.h5").unlink()
+    model = from_preset(str(preset), load_weights=False)
+    assert m.outputs(model, m.sample_inputs()).shape == (5, 2)
+
+
+def test_backend_specific_keras_modules_load_on_any_backend(preset):
+    torch_adam = "keras.src.backend.torch.optimizers.torch_adam"
+    _edit_json(
+        preset / "config.json",
+        lambda config: config["compile_config"]["optimizer"].update(module=torch_adam),
+    )
+    model = from_preset(str(preset), load_training_state=True)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_unknown_backend_module_is_still_refused(preset, no_deserialization):
+    _edit_json(
+        preset / "config.json",
+        _set_activation(
+            {"module": "keras.src.backend.jax.evil", "class_name": "Boom", "config": {}}
+        ),
+    )
+    with pytest.raises(
+        ValueError, match="'Boom' from module 'keras.src.backend.jax.evil'"
+    ):
+        from_preset(str(preset))

@@ -1,0 +1,230 @@
+"""Local presets: files written, round trips, training state, atomic writes."""
+
+import json
+import os
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from keras_mae.presets import from_preset, saving, weights
+from tests.presets import models_for_tests as m
+
+
+def _h5_paths(path):
+    names = []
+    with h5py.File(path, "r") as f:
+        f.visit(names.append)
+    return names
+
+
+def _h5_arrays(path):
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda _, obj: (
+                arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
+    return arrays
+
+
+def test_save_writes_the_preset_files(tmp_path):
+    model = m.make_trained_model()
+    target = model.save_to_preset(tmp_path / "p", metrics={"fid": np.float32(2.5)})
+    assert sorted(os.listdir(target)) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+        "training_state.weights.h5",
+    ]
+    metadata = json.loads((target / "metadata.json").read_text())
+    assert metadata["format_version"] == 1
+    assert metadata["backend"] == keras.backend.backend()
+    assert metadata["keras_version"] == keras.__version__
+    assert metadata["registered_name"] == "keras_mae>PresetTestModel"
+    assert metadata["parameter_count"] == model.count_params() == 67
+    assert metadata["inference_parameter_count"] == 67 - 17
+    assert metadata["metrics"] == {"fid": 2.5}
+    assert metadata["training_state"] == {
+        "layers": ["discriminator"],
+        "optimizer": True,
+    }
+    for name, record in metadata["files"].items():
+        path = target / name
+        assert record["size"] == path.stat().st_size
+        assert record["sha256"] == saving.validation.sha256_of(path)
+    card = (target / "README.md").read_text()
+    assert "keras_mae.PresetTestModel" in card and "| fid | 2.5 |" in card
+    # No temporary folders are left next to the preset.
+    assert os.listdir(tmp_path) == ["p"]
+
+
+def test_inference_file_holds_no_training_state(tmp_path):
+    model = m.make_trained_model()
+    target = model.save_to_preset(tmp_path / "p")
+    inference = _h5_paths(target / "model.weights.h5")
+    training = _h5_paths(target / "training_state.weights.h5")
+    assert any(p.startswith("generator/") for p in inference)
+    assert not any("discriminator" in p or "optimizer" in p for p in inference)
+    assert any(p.startswith("optimizer/vars") for p in training)
+    assert any(p.startswith("training_layers/") for p in training)
+    assert not any("generator" in p for p in training)
+    # Exactly the generator's 4 arrays are stored for inference.
+    generator_arrays = [v.numpy() for v in model.generator.weights]
+    stored = [a for a in _h5_arrays(target / "model.weights.h5") if a.size]
+    assert len(stored) == len(generator_arrays) == 4
+
+
+def test_local_round_trip_gives_identical_outputs(tmp_path):
+    model = m.make_trained_model()
+    model.save_to_preset(tmp_path / "p")
+    x = m.sample_inputs()
+    loaded = from_preset(str(tmp_path / "p"))
+    assert type(loaded) is m.PresetTestModel
+    np.testing.assert_array_equal(m.outputs(loaded, x), m.outputs(model, x))
+    fresh = from_preset(str(tmp_path / "p"), load_weights=False)
+    assert np.abs(m.outputs(fresh, x) - m.outputs(model, x)).max() > 1e-3
+
+
+def test_inference_load_leaves_training_state_fresh(tmp_path):
+    model = m.make_trained_model()
+    model.save_to_preset(tmp_path / "p")
+    loaded = m.PresetTestModel.from_preset(tmp_path / "p")
+    saved_kernel = model.discriminator.weights[0].numpy()
+    assert not np.allclose(loaded.discriminator.weights[0].numpy(), saved_kernel)
+    # Compiled from its compile config, with a new optimizer.
+    assert loaded.compiled and int(loaded.optimizer.iterations.numpy()) == 0
+
+
+def test_training_state_round_trip_and_resume(tmp_path):
+    model = m.make_trained_model()
+    model.save_to_preset(tmp_path / "p")
+    loaded = m.PresetTestModel.from_preset(tmp_path / "p", load_training_state=True)
+    for saved, restored in zip(
+        model.discriminator.weights, loaded.discriminator.weights, strict=True
+    ):
+        np.testing.assert_array_equal(restored.numpy(), saved.numpy())
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for saved, restored in zip(
+        model.optimizer.variables, loaded.optimizer.variables, strict=True
+    ):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(saved)
+        )
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    # Resumed training continues from the restored state, as the original does.
+    x, y = m.sample_inputs(8, seed=1), np.zeros((8, 2), "float32")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    loaded.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_allclose(
+        m.outputs(loaded, x), m.outputs(model, x), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_uncompiled_model_saves_no_optimizer_state(tmp_path):
+    model = m.make_model()
+    model.save_to_preset(tmp_path / "p")
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert metadata["training_state"] == {
+        "layers": ["discriminator"],
+        "optimizer": False,
+    }
+    loaded = from_preset(str(tmp_path / "p"), load_training_state=True)
+    assert not loaded.compiled
+    np.testing.assert_array_equal(
+        loaded.discriminator.weights[0].numpy(), model.discriminator.weights[0].numpy()
+    )
+
+
+def test_model_without_training_state(tmp_path):
+    model = m.PresetTestPlain()
+    model.build((None, 3))
+    model.save_to_preset(tmp_path / "p")
+    assert not (tmp_path / "p" / "training_state.weights.h5").exists()
+    with pytest.raises(ValueError, match="has no training state"):
+        from_preset(str(tmp_path / "p"), load_training_state=True)
+    with pytest.raises(ValueError, match="needs load_weights=True"):
+        from_preset(str(tmp_path / "p"), load_weights=False, load_training_state=True)
+
+
+def test_class_checks(tmp_path):
+    base = m.make_model()
+    base.save_to_preset(tmp_path / "base")
+    sub = m.make_model(cls=m.PresetTestSubModel)
+    sub.save_to_preset(tmp_path / "sub")
+    assert type(m.PresetTestModel.from_preset(tmp_path / "sub")) is m.PresetTestSubModel
+    with pytest.raises(ValueError, match="PresetTestSubModel.from_preset cannot load"):
+        m.PresetTestSubModel.from_preset(tmp_path / "base")
+    with pytest.raises(ValueError, match="PresetTestPlain.from_preset cannot load"):
+        m.PresetTestPlain.from_preset(tmp_path / "base")
+
+
+def test_overrides_update_the_config(tmp_path):
+    m.make_model().save_to_preset(tmp_path / "p")
+    loaded = from_preset(str(tmp_path / "p"), name="renamed", latent_dim=7)
+    assert loaded.name == "renamed" and loaded.latent_dim == 7
+
+
+def test_revision_is_refused_for_local_presets(tmp_path):
+    m.make_model().save_to_preset(tmp_path / "p")
+    with pytest.raises(ValueError, match="only applies to Hub presets"):
+        from_preset(str(tmp_path / "p"), revision="main")
+
+
+def test_resave_replaces_weights_and_keeps_the_card_and_extra_files(tmp_path):
+    target = tmp_path / "p"
+    m.make_model(seed=0).save_to_preset(target)
+    (target / "README.md").write_text("my card\n")
+    (target / "sample.png").write_bytes(b"png")
+    second = m.make_model(seed=1)
+    second.save_to_preset(target)
+    assert (target / "README.md").read_text() == "my card\n"
+    assert (target / "sample.png").read_bytes() == b"png"
+    x = m.sample_inputs()
+    np.testing.assert_array_equal(
+        m.outputs(from_preset(str(target)), x), m.outputs(second, x)
+    )
+    assert sorted(os.listdir(tmp_path)) == ["p"]
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+    model = m.make_trained_model()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(weights, "save_training_state", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        model.save_to_preset(tmp_path / "new")
+    assert os.listdir(tmp_path) == []
+    # An existing preset is left untouched by a failed re-save.
+    monkeypatch.undo()
+    model.save_to_preset(tmp_path / "old")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()}
+    monkeypatch.setattr(weights, "save_training_state", fail)
+    with pytest.raises(RuntimeError):
+        m.make_trained_model(seed=3).save_to_preset(tmp_path / "old")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()} == before
+    assert os.listdir(tmp_path) == ["old"]
+
+
+def test_refuses_to_overwrite_a_non_preset_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a keras_mae preset"):
+        m.make_model().save_to_preset(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_unbuilt_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="is not built"):
+        m.PresetTestPlain().save_to_preset(tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_bad_metrics_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="'fid' must be a number"):
+        m.make_model().save_to_preset(tmp_path / "p", metrics={"fid": [1, 2]})
+    assert not (tmp_path / "p").exists()
