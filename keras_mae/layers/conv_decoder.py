@@ -34,7 +34,7 @@ class ConvDecoder(keras.layers.Layer):
     Each entry of `filters` then adds a stage: `UpSampling2D` (doubling height
     and width), a `Conv2D` with that many filters, optional normalization and
     a ReLU. A final `Conv2D` gives the image channels and applies
-    `output_activation`. The default `filters=(64, 32)` gives `n = 2`: 28x28
+    `output_activation`. The default `filters=(32, 16)` gives `n = 2`: 28x28
     images start from 7x7 maps and 8x8 images from 2x2 maps.
 
     Upsampling followed by a convolution replaces `Conv2DTranspose` because
@@ -62,7 +62,7 @@ class ConvDecoder(keras.layers.Layer):
     def __init__(
         self,
         output_shape: Sequence[int],
-        filters: Sequence[int] = (64, 32),
+        filters: Sequence[int] = (32, 16),
         kernel_size: int = 3,
         normalization: str | None = "batch",
         output_activation: str | None = "sigmoid",
@@ -148,8 +148,11 @@ class ConvDecoder(keras.layers.Layer):
         shape = self._projection.compute_output_shape(input_shape)
         if self._projection_norm is not None:
             self._projection_norm.build(shape)
+        self._reshape.build(shape)
         shape = (input_shape[0], *self._initial_shape)
+        # Build every sub-layer: `fit` treats an unbuilt one as an unbuilt model.
         for i, conv in enumerate(self._convs):
+            self._upsamplings[i].build(shape)
             shape = self._upsamplings[i].compute_output_shape(shape)
             conv.build(shape)
             shape = conv.compute_output_shape(shape)

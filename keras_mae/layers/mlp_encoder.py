@@ -97,6 +97,8 @@ class MLPEncoder(keras.layers.Layer):
             ndim=len(input_shape),
             axes={axis: dim for axis, dim in enumerate(input_shape) if axis > 0},
         )
+        # Build every sub-layer: `fit` treats an unbuilt one as an unbuilt model.
+        self._flatten.build(input_shape)
         shape = self._flatten.compute_output_shape(input_shape)
         for i, dense in enumerate(self._hidden):
             dense.build(shape)

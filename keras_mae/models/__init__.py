@@ -1,5 +1,6 @@
 """keras_mae models."""
 
-from keras_mae.models.gan import GAN
+from keras_mae.models.gan import GAN, default_discriminator, default_generator
+from keras_mae.models.mixture_autoencoder import MixtureAutoencoder
 
-__all__ = ["GAN"]
+__all__ = ["GAN", "MixtureAutoencoder", "default_discriminator", "default_generator"]

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_mae.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from keras_mae.models import losses
 from keras_mae.training import AdversarialModel, Player
 
@@ -35,6 +36,53 @@ def _shape_tuple(shape) -> tuple:
     return tuple(None if d is None else int(d) for d in shape)
 
 
+def default_generator(data_shape) -> keras.layers.Layer:
+    """The default generator for `data_shape`.
+
+    DCGAN-style `ConvDecoder` (sigmoid outputs in [0, 1]) for images
+    `(height, width, channels)`; an `MLPDecoder` with linear outputs for
+    vectors `(features,)`.
+
+    Args:
+        data_shape: Shape of one sample, without the batch axis.
+
+    Returns:
+        An unbuilt Keras layer.
+    """
+    data_shape = _shape_tuple(data_shape)
+    if len(data_shape) == 3:
+        return ConvDecoder(data_shape, name="generator")
+    if len(data_shape) == 1:
+        return MLPDecoder(data_shape, name="generator")
+    raise ValueError(
+        "GAN's default networks expect `data_shape` (height, width, channels) "
+        f"or (features,); received {data_shape}."
+    )
+
+
+def default_discriminator(data_shape) -> keras.layers.Layer:
+    """The default discriminator for `data_shape`: one logit per sample.
+
+    A `ConvEncoder` (strided convolutions, LeakyReLU, no normalization) for
+    images; an `MLPEncoder` for vectors.
+
+    Args:
+        data_shape: Shape of one sample, without the batch axis.
+
+    Returns:
+        An unbuilt Keras layer.
+    """
+    data_shape = _shape_tuple(data_shape)
+    if len(data_shape) == 3:
+        return ConvEncoder(1, name="discriminator")
+    if len(data_shape) == 1:
+        return MLPEncoder(1, name="discriminator")
+    raise ValueError(
+        "GAN's default networks expect `data_shape` (height, width, channels) "
+        f"or (features,); received {data_shape}."
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_mae")
 class GAN(AdversarialModel):
     """A GAN whose losses are written once and train on TF, JAX and PyTorch.
@@ -45,9 +93,13 @@ class GAN(AdversarialModel):
     `g_loss` (plus the penalties in use).
 
     Args:
-        generator: Any Keras layer or model from `(batch, latent_dim)` to data.
-        discriminator: Any Keras layer or model from data to `(batch, 1)` scores.
+        generator: Any Keras layer or model from `(batch, latent_dim)` to data;
+            `None` builds `default_generator(data_shape)`.
+        discriminator: Any Keras layer or model from data to `(batch, 1)` scores;
+            `None` builds `default_discriminator(data_shape)`.
         latent_dim: Size of the noise vector.
+        data_shape: Shape of one sample; needed only when a default network is
+            built, otherwise read from the generator (and checked if given).
         ema_decay: If set (e.g. `0.999`), keeps an exponential moving average of
             the generator's weights, which `generate`, `call` and `predict` use.
         seed: Seed of the model's noise; fixed, training is repeatable on the
@@ -65,14 +117,18 @@ class GAN(AdversarialModel):
     gan.compile()  # Adam(2e-4, beta_1=0.5) for both, non-saturating loss
     gan.fit(np.random.randn(256, 2).astype("float32"), batch_size=64, epochs=1)
     samples = gan.generate(16, seed=1)  # numpy, shape (16, 2)
+
+    # Default DCGAN-style networks for 28x28 grey images in [0, 1]:
+    mnist_gan = GAN(latent_dim=64, data_shape=(28, 28, 1))
     ```
     """
 
     def __init__(
         self,
-        generator: keras.layers.Layer,
-        discriminator: keras.layers.Layer,
-        latent_dim: int,
+        generator: keras.layers.Layer | None = None,
+        discriminator: keras.layers.Layer | None = None,
+        latent_dim: int = 64,
+        data_shape: tuple[int, ...] | None = None,
         ema_decay: float | None = None,
         seed: int | None = None,
         **kwargs,
@@ -83,6 +139,15 @@ class GAN(AdversarialModel):
                 f"GAN expects `latent_dim` to be a positive integer; "
                 f"received {latent_dim!r}."
             )
+        if (generator is None or discriminator is None) and data_shape is None:
+            raise ValueError(
+                "GAN needs `data_shape` to build a default generator or "
+                "discriminator; received data_shape=None."
+            )
+        if generator is None:
+            generator = default_generator(data_shape)
+        if discriminator is None:
+            discriminator = default_discriminator(data_shape)
         for role, layer in (("generator", generator), ("discriminator", discriminator)):
             if not isinstance(layer, keras.layers.Layer):
                 raise TypeError(
@@ -103,6 +168,11 @@ class GAN(AdversarialModel):
         self.data_shape = _shape_tuple(
             generator.compute_output_shape((None, self.latent_dim))
         )[1:]
+        if data_shape is not None and _shape_tuple(data_shape) != self.data_shape:
+            raise ValueError(
+                f"GAN received data_shape={_shape_tuple(data_shape)} but the "
+                f"generator outputs samples of shape {self.data_shape}."
+            )
         if not discriminator.built:
             discriminator.build((None, *self.data_shape))
         score_shape = _shape_tuple(
@@ -306,6 +376,7 @@ class GAN(AdversarialModel):
             generator=keras.saving.serialize_keras_object(self.generator),
             discriminator=keras.saving.serialize_keras_object(self.discriminator),
             latent_dim=self.latent_dim,
+            data_shape=list(self.data_shape),
             ema_decay=self.ema_decay,
         )
         return config

@@ -301,3 +301,24 @@ def test_config_round_trip():
     assert clone.latent_dim == 4 and clone.ema_decay == 0.9 and clone.seed == 11
     assert clone.data_shape == (2,)
     assert clone.get_config() == gan.get_config()
+
+
+@pytest.mark.parametrize("data_shape", [(8, 8, 1), (2,)])
+def test_default_networks_train(data_shape):
+    gan = GAN(latent_dim=8, data_shape=data_shape, seed=0)
+    assert gan.data_shape == data_shape
+    gan.compile()
+    data = np.random.default_rng(0).uniform(size=(64, *data_shape)).astype("float32")
+    history = gan.fit(data, batch_size=32, epochs=1, verbose=0).history
+    assert np.isfinite(history["d_loss"][0]) and np.isfinite(history["g_loss"][0])
+    samples = gan.generate(3, seed=0)
+    assert samples.shape == (3, *data_shape) and np.isfinite(samples).all()
+    if len(data_shape) == 3:  # sigmoid outputs, like the images
+        assert samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+def test_default_networks_need_a_data_shape():
+    with pytest.raises(ValueError, match="needs `data_shape`"):
+        GAN(latent_dim=8)
+    with pytest.raises(ValueError, match=r"data_shape=\(3,\) but the generator"):
+        GAN(mlp(4, 2), mlp(2, 1), latent_dim=4, data_shape=(3,))
