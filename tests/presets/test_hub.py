@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,10 +19,17 @@ REPO = "keras-mae-test/tiny"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def saved(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
     model = m.make_trained_model()
-    return model, model.save_to_preset(tmp_path / "p")
+    return model, model.save_to_preset(tmp_path_factory.mktemp("trained") / "p")
+
+
+@pytest.fixture
+def saved(trained, tmp_path):
+    """The trained model and a fresh copy of its preset."""
+    model, folder = trained
+    return model, Path(shutil.copytree(folder, tmp_path / "p"))
 
 
 def test_round_trip_through_the_hub(fake_hub, saved):

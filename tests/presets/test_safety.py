@@ -3,6 +3,7 @@
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import keras
 import pytest
@@ -13,9 +14,16 @@ from tests.presets import models_for_tests as m
 SENTINEL = "tests.presets.sentinel_module"
 
 
+@pytest.fixture(scope="module")
+def pristine_preset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pristine") / "p"
+    return m.make_trained_model().save_to_preset(folder)
+
+
 @pytest.fixture
-def preset(tmp_path):
-    return m.make_trained_model().save_to_preset(tmp_path / "p")
+def preset(pristine_preset, tmp_path):
+    """A fresh copy of a trained model's preset, for this test to tamper with."""
+    return Path(shutil.copytree(pristine_preset, tmp_path / "p"))
 
 
 @pytest.fixture
