@@ -62,6 +62,7 @@ def run_layer_test(
     """Checks one of our layers the way Keras core checks its own.
 
     It checks, in order: eager output shapes and `compute_output_shape`;
+    that `build` alone builds every sub-layer and creates every weight;
     a functional model's symbolic shapes and `summary()`; the config
     round-trip through `from_config` and through `keras.saving`
     (de)serialization, with the revived layer giving the same outputs on the
@@ -94,6 +95,16 @@ def run_layer_test(
         assert np.all(np.isfinite(array)), "layer output is not finite"
     assert tuple(layer.compute_output_shape(input_shape)) == expected[0]
     assert layer.built and layer.weights, "layer built no weights"
+
+    # `build` alone must build every sub-layer: `fit` and `load_model` treat a
+    # model holding an unbuilt one as unbuilt.
+    built_only = layer_cls(**init_kwargs)
+    built_only.build(input_shape)
+    unbuilt = [
+        s.name for s in built_only._flatten_layers(include_self=False) if not s.built
+    ]
+    assert not unbuilt, f"build() left sub-layers unbuilt: {unbuilt}"
+    assert len(built_only.weights) == len(layer.weights)
 
     # Functional model, symbolic shapes and summary.
     inputs = _symbolic_inputs(input_shape)

@@ -144,13 +144,14 @@ class ConvDecoder(keras.layers.Layer):
     def build(self, input_shape: tuple) -> None:
         check_vector_input(type(self).__name__, input_shape)
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_shape[-1]})
+        # Build every sub-layer, weightless ones too: `fit` and `load_model`
+        # treat a model holding an unbuilt layer as unbuilt.
         self._projection.build(input_shape)
         shape = self._projection.compute_output_shape(input_shape)
         if self._projection_norm is not None:
             self._projection_norm.build(shape)
         self._reshape.build(shape)
         shape = (input_shape[0], *self._initial_shape)
-        # Build every sub-layer: `fit` treats an unbuilt one as an unbuilt model.
         for i, conv in enumerate(self._convs):
             self._upsamplings[i].build(shape)
             shape = self._upsamplings[i].compute_output_shape(shape)

@@ -98,6 +98,7 @@ class MLPDecoder(keras.layers.Layer):
             if self._norms:
                 self._norms[i].build(shape)
         self._output.build(shape)
+        self._reshape.build(self._output.compute_output_shape(shape))
 
     def call(self, inputs, training: bool | None = None):
         x = inputs

@@ -97,7 +97,8 @@ class MLPEncoder(keras.layers.Layer):
             ndim=len(input_shape),
             axes={axis: dim for axis, dim in enumerate(input_shape) if axis > 0},
         )
-        # Build every sub-layer: `fit` treats an unbuilt one as an unbuilt model.
+        # Build every sub-layer, weightless ones too: `fit` and `load_model`
+        # treat a model holding an unbuilt layer as unbuilt.
         self._flatten.build(input_shape)
         shape = self._flatten.compute_output_shape(input_shape)
         for i, dense in enumerate(self._hidden):
