@@ -5,6 +5,7 @@ from keras_mae.layers.conv_decoder import ConvDecoder
 from keras_mae.layers.conv_encoder import ConvEncoder
 from keras_mae.layers.mlp_decoder import MLPDecoder
 from keras_mae.layers.mlp_encoder import MLPEncoder
+from keras_mae.layers.parallel_dense import ParallelDense
 
 __all__ = [
     "AssignmentNetwork",
@@ -12,4 +13,5 @@ __all__ = [
     "ConvEncoder",
     "MLPDecoder",
     "MLPEncoder",
+    "ParallelDense",
 ]

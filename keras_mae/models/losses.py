@@ -132,3 +132,126 @@ def r1_penalty(discriminator: Callable, real):
         A scalar tensor (multiply by `gamma / 2` for the usual weighting).
     """
     return ops.mean(_squared_gradient_norms(discriminator, real))
+
+
+# ----------------------------------------------------------------------
+# Mixture Autoencoder losses (MIXAE, Zhang et al. 2017).
+RECONSTRUCTION_LOSSES = ("mse", "binary_crossentropy")
+
+
+def component_reconstruction_errors(x, reconstructions, kind: str = "mse"):
+    """Per-sample reconstruction error of each component, averaged over features.
+
+    Args:
+        x: A batch of data, shape `(batch, *data_shape)`.
+        reconstructions: Each component's reconstruction of it, shape
+            `(batch, K, *data_shape)`.
+        kind: `"mse"` (squared error) or `"binary_crossentropy"` (for data in
+            [0, 1] and reconstructions strictly inside it).
+
+    Returns:
+        A tensor of shape `(batch, K)`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> x = np.zeros((2, 3), "float32")
+    >>> r = np.stack([x, x + 1.0], axis=1)
+    >>> keras.ops.convert_to_numpy(component_reconstruction_errors(x, r)).tolist()
+    [[0.0, 1.0], [0.0, 1.0]]
+    """
+    batch_size = ops.shape(reconstructions)[0]
+    num_components = ops.shape(reconstructions)[1]
+    targets = ops.expand_dims(ops.reshape(x, (batch_size, -1)), 1)
+    outputs = ops.reshape(reconstructions, (batch_size, num_components, -1))
+    if kind == "mse":
+        return ops.mean(ops.square(targets - outputs), axis=-1)
+    if kind == "binary_crossentropy":
+        outputs = ops.clip(outputs, 1e-7, 1.0 - 1e-7)
+        return -ops.mean(
+            targets * ops.log(outputs) + (1.0 - targets) * ops.log(1.0 - outputs),
+            axis=-1,
+        )
+    raise ValueError(
+        f"Unknown reconstruction loss {kind!r}; expected one of "
+        f"{', '.join(RECONSTRUCTION_LOSSES)}."
+    )
+
+
+def weighted_reconstruction(errors, weights):
+    """`mean_b sum_k weights[b, k] * errors[b, k]`: the mixture's reconstruction loss.
+
+    Args:
+        errors: Per-sample, per-component errors, shape `(batch, K)`.
+        weights: Assignment weights p(k | x), rows summing to 1.
+
+    Returns:
+        A scalar tensor.
+    """
+    return ops.mean(ops.sum(weights * errors, axis=-1))
+
+
+def sample_assignment_entropy(logits):
+    """Mean entropy of each sample's assignment: low when assignments are confident.
+
+    Args:
+        logits: Assignment logits, shape `(batch, K)`.
+
+    Returns:
+        A scalar tensor in `[0, log K]`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> round(float(sample_assignment_entropy(np.zeros((4, 2), "float32"))), 4)
+    0.6931
+    """
+    log_probabilities = ops.log_softmax(logits, axis=-1)
+    return -ops.mean(ops.sum(ops.exp(log_probabilities) * log_probabilities, axis=-1))
+
+
+def batch_assignment_entropy(probabilities):
+    """Entropy of the batch's mean assignment: high when components are balanced.
+
+    Maximising it keeps every component in use (no dead or collapsed ones).
+
+    Args:
+        probabilities: Assignment probabilities, shape `(batch, K)`.
+
+    Returns:
+        A scalar tensor in `[0, log K]`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> round(float(batch_assignment_entropy(np.eye(2, dtype="float32"))), 4)
+    0.6931
+    """
+    mean = ops.mean(probabilities, axis=0)
+    return -ops.sum(mean * ops.log(ops.maximum(mean, 1e-12)))
+
+
+def assignment_consistency(probabilities, other_probabilities):
+    """`-mean_b log sum_k p[b, k] q[b, k]`: low when two views agree confidently.
+
+    The consistency loss of SCAN (Van Gansbeke et al. 2020) between the
+    assignments of samples and of transformed copies of them. Alone it is
+    minimised by putting every sample in one component: pair it with a
+    larger `batch_assignment_entropy` term.
+
+    Args:
+        probabilities: Assignments of a batch, shape `(batch, K)`.
+        other_probabilities: Assignments of another view of the same batch.
+
+    Returns:
+        A scalar tensor, 0 when both views are the same one-hot assignment.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> p = np.eye(2, dtype="float32")
+    >>> round(float(assignment_consistency(p, p)), 4)
+    0.0
+    """
+    agreement = ops.sum(probabilities * other_probabilities, axis=-1)
+    return -ops.mean(ops.log(ops.maximum(agreement, 1e-7)))

@@ -20,6 +20,11 @@ from keras_mae.models import losses
 from keras_mae.training import AdversarialModel, Player
 
 ADVERSARIAL_MODES = (None, "latent", "data", "both")
+# Random similarity transforms for the consistency term on images: small
+# enough to keep a digit's class, large enough to change most of its pixels.
+AUGMENTATION_DEGREES = 15.0
+AUGMENTATION_SCALE = 0.1
+AUGMENTATION_SHIFT = 0.1
 _NAME = "MixtureAutoencoder"
 
 
@@ -104,6 +109,9 @@ class MixtureAutoencoder(AdversarialModel):
         + sample_entropy_weight * H(p(.|x))       (confident assignments)
         - batch_entropy_weight * H(mean_x p(.|x))  (balanced components)
 
+    and, for images, `consistency_weight` times a SCAN-style consistency term
+    that asks a randomly rotated, scaled and shifted copy of `x` to get the
+    same assignment (plain MIXAE clusters by pose as much as by class),
     plus, with `adversarial`, a generator loss against a discriminator:
 
     - `"latent"` (default): the codes of the samples assigned to component k
@@ -116,14 +124,15 @@ class MixtureAutoencoder(AdversarialModel):
     the average assignment balanced, and every autoencoder reconstructs every
     sample with at least `component_floor / K` of the weight, so no component
     stops learning. `fit`/`evaluate` log `loss`, `reconstruction`,
-    `sample_entropy`, `batch_entropy`, `adversarial` and `d_loss` (with a
-    discriminator) and `usage_k`, the share of samples assigned to component k.
+    `sample_entropy`, `batch_entropy`, `consistency` (images), `adversarial`
+    and `d_loss` (with a discriminator) and `usage_k`, the share of samples
+    assigned to component k.
 
-    The default autoencoders are K MLPs run as one (`ParallelDense`): a shared
-    `Dense(hidden_units[0])` layer feeds K code heads, and K decoders of
-    `hidden_units` map codes back to data. K convolutional autoencoders would
-    cost K times a conv net per sample, too slow on CPU; pass `encoder` and
-    `decoder` (e.g. builders of `ConvEncoder`/`ConvDecoder`) for them.
+    The default autoencoders are K independent MLPs of `hidden_units`, run as
+    one network by `ParallelDense` (one einsum per layer for all K), also for
+    images: K convolutional autoencoders cost K conv nets per sample, too slow
+    on CPU. Pass `encoder` and `decoder` builders (e.g.
+    `lambda k: ConvEncoder(latent_dim)`) for them.
 
     Args:
         num_components: Number of components K (clusters), at least 2.
@@ -173,7 +182,7 @@ class MixtureAutoencoder(AdversarialModel):
         decoder: keras.layers.Layer | Sequence | Callable | None = None,
         assignment: keras.layers.Layer | None = None,
         adversarial: str | None = "latent",
-        hidden_units: Sequence[int] = (256,),
+        hidden_units: Sequence[int] = (512, 256),
         output_activation: str | None = "sigmoid",
         latent_discriminator: keras.layers.Layer | None = None,
         data_discriminator: keras.layers.Layer | None = None,
@@ -225,7 +234,7 @@ class MixtureAutoencoder(AdversarialModel):
             else None
         )
         if self.data_shape is not None:
-            self.build((None, *self.data_shape))
+            self._build_networks(self.data_shape)
 
     # ------------------------------------------------------------------
     # Building.
@@ -233,12 +242,9 @@ class MixtureAutoencoder(AdversarialModel):
         return keras.Sequential(
             [
                 keras.layers.Flatten(),
-                # One shared first layer: the K heads read the same features,
-                # which costs one (features x width) product instead of K.
-                keras.layers.Dense(self.hidden_units[0], activation="relu"),
                 *[
                     ParallelDense(self.num_components, units, activation="relu")
-                    for units in self.hidden_units[1:]
+                    for units in self.hidden_units
                 ],
                 ParallelDense(self.num_components, self.latent_dim),
             ],
@@ -269,7 +275,11 @@ class MixtureAutoencoder(AdversarialModel):
         return MLPEncoder(1, hidden_units=(256,), name="data_discriminator")
 
     def build(self, input_shape) -> None:
-        shape = _shape_tuple(input_shape)[1:]
+        self._build_networks(_shape_tuple(input_shape)[1:])
+
+    def _build_networks(self, shape: tuple) -> None:
+        # Called directly, not through `build`: Keras locks a layer's state
+        # after `build`, and `compile` must still add the loss trackers.
         if self.data_shape is None:
             self.data_shape = tuple(_check_int("input_shape", d, 1) for d in shape)
         elif shape != self.data_shape:
@@ -315,6 +325,8 @@ class MixtureAutoencoder(AdversarialModel):
                 self.data_discriminator = self._default_data_discriminator()
             _build_and_check(self.data_discriminator, data, (1,), "data discriminator")
         self.built = True
+        if self.compiled:
+            self._complete_compile(self._log_names())
 
     # ------------------------------------------------------------------
     # Compilation.
@@ -323,11 +335,12 @@ class MixtureAutoencoder(AdversarialModel):
         optimizer: keras.optimizers.Optimizer | str | None = None,
         discriminator_optimizer: keras.optimizers.Optimizer | str | None = None,
         reconstruction_loss: str = "mse",
-        sample_entropy_weight: float = 0.05,
-        batch_entropy_weight: float = 0.5,
+        sample_entropy_weight: float = 0.002,
+        batch_entropy_weight: float = 5.0,
         adversarial_weight: float = 0.01,
         adversarial_loss: str = "non_saturating",
         component_floor: float = 0.1,
+        consistency_weight: float = 1.0,
         **kwargs,
     ):
         """Configures training; every argument has a default that works on MNIST.
@@ -347,6 +360,12 @@ class MixtureAutoencoder(AdversarialModel):
             adversarial_loss: One of `losses.ADVERSARIAL_LOSSES`.
             component_floor: In [0, 1): share of the reconstruction weight
                 spread evenly over all components, so none stops learning.
+            consistency_weight: Weight of the consistency term on images
+                (`-log sum_k p(k|x) p(k|x')`, `x'` a randomly rotated, scaled
+                and shifted `x`, as in SCAN): assignments that survive small
+                transforms follow a digit's class, not its pose. Keep it well
+                below `batch_entropy_weight`, or all samples join one
+                component. Ignored for vector data.
             **kwargs: `steps_per_execution`, `jit_compile`, `run_eagerly`.
         """
         losses.check_adversarial_loss(adversarial_loss)
@@ -359,6 +378,7 @@ class MixtureAutoencoder(AdversarialModel):
             "sample_entropy_weight": sample_entropy_weight,
             "batch_entropy_weight": batch_entropy_weight,
             "adversarial_weight": adversarial_weight,
+            "consistency_weight": consistency_weight,
         }
         for argument, value in weights.items():
             if not isinstance(value, (int, float)) or value < 0:
@@ -375,19 +395,17 @@ class MixtureAutoencoder(AdversarialModel):
         self.sample_entropy_weight = float(sample_entropy_weight)
         self.batch_entropy_weight = float(batch_entropy_weight)
         self.adversarial_weight = float(adversarial_weight)
+        self.consistency_weight = float(consistency_weight)
         self.adversarial_loss = adversarial_loss
         self.component_floor = float(component_floor)
 
         optimizers = {"autoencoder": optimizer or keras.optimizers.Adam(1e-3)}
-        log_names = ["loss", "reconstruction", "sample_entropy", "batch_entropy"]
         if self.adversarial is not None:
             optimizers = {
                 "discriminator": discriminator_optimizer
                 or keras.optimizers.Adam(2e-4, beta_1=0.5),
                 **optimizers,
             }
-            log_names += ["adversarial", "d_loss"]
-        log_names += [f"usage_{k}" for k in range(self.num_components)]
         config = {
             "optimizer": optimizers["autoencoder"],
             "discriminator_optimizer": optimizers.get("discriminator"),
@@ -397,7 +415,16 @@ class MixtureAutoencoder(AdversarialModel):
             "component_floor": self.component_floor,
             **kwargs,
         }
-        self._compile_players(optimizers, log_names, config, **kwargs)
+        self._compile_players(optimizers, self._log_names(), config, **kwargs)
+
+    def _log_names(self) -> list[str]:
+        """What `fit`/`evaluate` log; `consistency` once the data are images."""
+        names = ["loss", "reconstruction", "sample_entropy", "batch_entropy"]
+        if self._uses_consistency():
+            names.append("consistency")
+        if self.adversarial is not None:
+            names += ["adversarial", "d_loss"]
+        return names + [f"usage_{k}" for k in range(self.num_components)]
 
     def _autoencoder_layers(self) -> list[keras.layers.Layer]:
         layers = []
@@ -478,6 +505,36 @@ class MixtureAutoencoder(AdversarialModel):
         one_hot = ops.stop_gradient(one_hot)
         return self._select(codes, one_hot), one_hot
 
+    def _uses_consistency(self) -> bool:
+        return bool(self.consistency_weight) and len(self.data_shape or ()) == 3
+
+    def _augment(self, images):
+        """Each image under a random rotation, scaling and shift (same shape)."""
+        batch_size = ops.shape(images)[0]
+        height, width = self.data_shape[0], self.data_shape[1]
+
+        def uniform(limit):
+            return keras.random.uniform(
+                (batch_size,), -limit, limit, seed=self.seed_generator
+            )
+
+        angle = uniform(AUGMENTATION_DEGREES * math.pi / 180.0)
+        scale = 1.0 + uniform(AUGMENTATION_SCALE)
+        shift_x = uniform(AUGMENTATION_SHIFT) * width
+        shift_y = uniform(AUGMENTATION_SHIFT) * height
+        # The transform maps output pixel (x, y) to the input pixel it reads:
+        # a rotation and scaling about the centre, then a shift.
+        center_x, center_y = (width - 1) / 2.0, (height - 1) / 2.0
+        a0, a1 = ops.cos(angle) / scale, -ops.sin(angle) / scale
+        b0, b1 = ops.sin(angle) / scale, ops.cos(angle) / scale
+        a2 = center_x - a0 * center_x - a1 * center_y + shift_x
+        b2 = center_y - b0 * center_x - b1 * center_y + shift_y
+        zeros = ops.zeros_like(angle)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="constant"
+        )
+
     # ------------------------------------------------------------------
     # The game, written once with keras.ops.
     def autoencoder_loss(self, x, training: bool = True):
@@ -503,6 +560,13 @@ class MixtureAutoencoder(AdversarialModel):
             "sample_entropy": sample_entropy,
             "batch_entropy": batch_entropy,
         }
+        if self._uses_consistency():
+            augmented = self.assignment(
+                self._encode_all(self._augment(x), training=training)
+            )
+            consistency = losses.assignment_consistency(probabilities, augmented)
+            total = total + self.consistency_weight * consistency
+            logs["consistency"] = consistency
         if self.adversarial is not None:
             adversarial = 0.0
             if self.latent_discriminator is not None:
@@ -604,7 +668,7 @@ class MixtureAutoencoder(AdversarialModel):
                 "output_activation=None."
             )
         if not self.built:
-            self.build((None, *array.shape[1:]))
+            self._build_networks(tuple(array.shape[1:]))
         return array.astype("float32", copy=False)
 
     def fit(self, x=None, y=None, **kwargs):

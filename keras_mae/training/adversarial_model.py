@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_mae.presets.mixin import PresetMixin
 from keras_mae.training import backend
 from keras_mae.training.player import Player
 
@@ -47,7 +48,7 @@ class _PlayerOptimizerMap:
             ) from None
 
 
-class AdversarialModel(keras.Model):
+class AdversarialModel(PresetMixin, keras.Model):
     """A Keras model trained as a game between players, on every backend.
 
     Subclasses declare the game once:
@@ -61,8 +62,9 @@ class AdversarialModel(keras.Model):
     PyTorch (through `keras_mae.training.backend`), keeps all optimizers inside
     `model.optimizer` (a `keras.optimizers.MultiOptimizer`, so JAX's trainer
     state, saving, `BackupAndRestore` and schedules see every one of them),
-    re-compiles itself when loaded, and saves the state of its
-    `keras.random.SeedGenerator` so a resumed run draws the same noise.
+    re-compiles itself when loaded, saves the state of its
+    `keras.random.SeedGenerator` so a resumed run draws the same noise, and
+    loads and saves presets (`from_preset`, `save_to_preset`).
 
     Args:
         seed: Optional integer seed of the model's `SeedGenerator`; with a fixed
@@ -133,9 +135,30 @@ class AdversarialModel(keras.Model):
         )
         super().compile(optimizer=multi, **keras_compile_kwargs)
         if self.built:
-            # Build now, not lazily inside a traced step: every sub-optimizer's
-            # variables must exist before the trainer collects its state.
-            multi.build(self.trainable_variables)
+            self._complete_compile(log_names)
+
+    def _complete_compile(self, log_names: Sequence[str]) -> None:
+        """Finishes `compile` once the model is built.
+
+        A subclass compiled before it knew its data calls this at the end of
+        its build. It declares the logs that depend on the data, and builds
+        every player's optimizer now, not lazily inside a traced step (their
+        variables must exist before the trainer collects its state), in player
+        order, so the saved optimizer state has one layout however the model
+        was built.
+        """
+        if self._player_compile_config is None:
+            return
+        if list(self._loss_trackers) != list(log_names):
+            self._loss_trackers = {
+                name: self._loss_trackers.get(name) or keras.metrics.Mean(name=name)
+                for name in log_names
+            }
+        ordered = [v for player in self.players() for v in player.variables]
+        owned = {id(v) for v in ordered}
+        # Variables of no player come last: the optimizer map names them.
+        ordered += [v for v in self.trainable_variables if id(v) not in owned]
+        self.optimizer.build(ordered)
 
     def player_optimizer(self, name: str) -> keras.optimizers.Optimizer:
         """The optimizer of player `name` (after `compile`)."""

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from tests.presets.hub_server import FakeHub
-
-
-@pytest.fixture(autouse=True)
-def _quiet_untrained_discriminator():
-    # The test model's discriminator is deliberately not trained by `fit`.
-    warnings.filterwarnings("ignore", message="Gradients do not exist")
 
 
 @pytest.fixture

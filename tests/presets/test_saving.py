@@ -117,8 +117,8 @@ def test_training_state_round_trip_and_resume(tmp_path):
     assert int(loaded.optimizer.iterations.numpy()) == 2
     # Resumed training continues from the restored state, as the original does.
     x, y = m.sample_inputs(8, seed=1), np.zeros((8, 2), "float32")
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
-    loaded.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    m.fit(model, x, y)
+    m.fit(loaded, x, y)
     np.testing.assert_allclose(
         m.outputs(loaded, x), m.outputs(model, x), rtol=1e-5, atol=1e-6
     )
