@@ -1,0 +1,126 @@
+"""The `keras-mae` command, called in-process through `main(argv)`."""
+
+import json
+import os
+
+import keras
+import pytest
+
+from keras_mae.cli.main import main
+from keras_mae.models import MixtureAutoencoder
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained_preset(tmp_path_factory):
+    """A small MixtureAutoencoder trained by `keras-mae train` on digits."""
+    directory = str(tmp_path_factory.mktemp("cli") / "mae_digits")
+    code = main(
+        [
+            "train",
+            "mae",
+            "--data",
+            "digits",
+            "--limit",
+            "256",
+            "--epochs",
+            "1",
+            "--num-components",
+            "3",
+            "--latent-dim",
+            "2",
+            "--batch-size",
+            "64",
+            "--verbose",
+            "0",
+            "--output",
+            directory,
+        ]
+    )
+    assert code == 0
+    return directory
+
+
+def test_train_writes_a_preset_with_its_scores(trained_preset):
+    for name in ("config.json", "metadata.json", "model.weights.h5", "README.md"):
+        assert os.path.isfile(os.path.join(trained_preset, name)), name
+    with open(os.path.join(trained_preset, "metadata.json")) as file:
+        metadata = json.load(file)
+    assert set(metadata["metrics"]) == {"acc", "nmi", "ari"}
+    assert 0.0 <= metadata["metrics"]["acc"] <= 1.0
+    model = MixtureAutoencoder.from_preset(trained_preset)
+    assert model.num_components == 3 and model.latent_dim == 2
+
+
+def test_evaluate_prints_scores_and_usage(trained_preset, capsys):
+    code, out, _ = run(capsys, "evaluate", trained_preset, "--data", "digits")
+    assert code == 0
+    report = json.loads(out)
+    assert report["preset"] == trained_preset
+    assert {"acc", "nmi", "ari"} <= set(report)
+    # Every one of the 1797 digits is assigned to one of the 3 components.
+    assert len(report["component_usage"]) == 3
+    assert sum(report["component_usage"]) == 1797
+
+
+def test_sample_writes_a_png(trained_preset, tmp_path, capsys):
+    path = str(tmp_path / "grid" / "samples.png")
+    code, out, _ = run(
+        capsys, "sample", trained_preset, "--output", path, "--num-samples", "4"
+    )
+    assert code == 0 and "Wrote 4 samples" in out
+    with open(path, "rb") as file:
+        assert file.read(8) == PNG_SIGNATURE
+
+
+def test_sample_refuses_an_unknown_component(trained_preset, tmp_path, capsys):
+    path = str(tmp_path / "samples.png")
+    code, _, err = run(
+        capsys, "sample", trained_preset, "--output", path, "--component", "7"
+    )
+    assert code == 2
+    assert "component" in err and "[0, 3)" in err
+    assert not os.path.exists(path)
+
+
+def test_missing_preset_is_an_error_naming_it(tmp_path, capsys):
+    missing = str(tmp_path / "nowhere")
+    code, _, err = run(capsys, "evaluate", missing, "--data", "digits")
+    assert code == 2
+    assert "keras-mae evaluate: error:" in err and "nowhere" in err
+
+
+def test_unknown_data_lists_the_choices(tmp_path, capsys):
+    code, _, err = run(
+        capsys, "train", "mae", "--data", "cifar", "--output", str(tmp_path / "p")
+    )
+    assert code == 2
+    assert "'cifar'" in err and "digits" in err and ".npz" in err
+
+
+def test_upload_refuses_a_malformed_handle(trained_preset, capsys):
+    code, _, err = run(capsys, "upload", trained_preset, "owner/name")
+    assert code == 2
+    assert "hf://" in err
+
+
+def test_presets_and_info(capsys):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and "hf://owner/name" in out
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    assert f"backend {keras.backend.backend()}" in out
+    assert f"keras {keras.__version__}" in out
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2
