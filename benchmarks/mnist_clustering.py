@@ -1,0 +1,197 @@
+"""Clusters all 70k MNIST digits with a default MixtureAutoencoder; prints ACC/NMI/ARI.
+
+Labels are used only to score the final clustering, never for training or
+model selection. Every seed trains a fresh model with the package defaults
+(`MixtureAutoencoder(10, latent_dim)`, `compile()`) and the same epochs; the
+script reports mean ± std over seeds, reconstruction MSE, wall time, and
+K-means on raw pixels as the floor. Run one backend per process:
+
+    KERAS_BACKEND=jax python benchmarks/mnist_clustering.py \
+        --mnist ../shared/data/mnist.npz --samples /tmp/mae_samples.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+import keras
+import numpy as np
+from sklearn.cluster import KMeans
+
+from keras_mae.metrics import clustering_scores
+from keras_mae.models import MixtureAutoencoder
+
+NUM_COMPONENTS = 10
+
+
+def load_images(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """All 70k MNIST images as float32 in [0, 1], shape (70000, 28, 28, 1)."""
+    path = path or os.environ.get("KERAS_MAE_MNIST")
+    if path is None:
+        raise SystemExit("Pass --mnist PATH or set KERAS_MAE_MNIST.")
+    with np.load(path) as data:
+        x = np.concatenate([data["x_train"], data["x_test"]])
+        y = np.concatenate([data["y_train"], data["y_test"]])
+    return (x.astype("float32") / 255.0)[..., None], y
+
+
+def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
+    keras.utils.set_random_seed(seed)
+    model = MixtureAutoencoder(
+        NUM_COMPONENTS, latent_dim=args.latent_dim, seed=seed, **args.model_kwargs
+    )
+    model.compile(**args.compile_kwargs)
+    start = time.perf_counter()
+    history = model.fit(
+        x, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose
+    )
+    train_seconds = time.perf_counter() - start
+    clusters = model.predict_clusters(x)
+    result = clustering_scores(y, clusters)
+    result.update(
+        seed=seed,
+        train_seconds=train_seconds,
+        seconds_per_epoch=train_seconds / args.epochs,
+        reconstruction_mse=float(np.mean(model.anomaly_score(x))),
+        cluster_sizes=np.bincount(clusters, minlength=NUM_COMPONENTS).tolist(),
+        final_logs={k: float(v[-1]) for k, v in history.history.items()},
+    )
+    return model, result
+
+
+def save_sample_grid(model: MixtureAutoencoder, path: str, per_component: int = 10):
+    """One row of prior samples per component."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(
+        NUM_COMPONENTS,
+        per_component,
+        figsize=(per_component * 0.6, NUM_COMPONENTS * 0.6),
+    )
+    for k in range(NUM_COMPONENTS):
+        samples = model.sample(per_component, component=k, seed=k)
+        for j in range(per_component):
+            axes[k, j].imshow(samples[j, :, :, 0], cmap="gray", vmin=0, vmax=1)
+            axes[k, j].axis("off")
+    figure.suptitle("MixtureAutoencoder samples, one row per component", fontsize=8)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def kmeans_floor(x, y, seed: int) -> dict:
+    start = time.perf_counter()
+    clusters = KMeans(NUM_COMPONENTS, n_init=3, random_state=seed).fit_predict(
+        x.reshape(len(x), -1)
+    )
+    result = clustering_scores(y, clusters)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def accelerator() -> str:
+    """The device the backend computes on, e.g. 'cpu' or 'NVIDIA H200'."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].device_kind
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else "cpu"
+
+
+def summary(values) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", help="mnist.npz (default: $KERAS_MAE_MNIST)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--samples", help="where to save the image grid (PNG)")
+    parser.add_argument("--json", help="where to save all results (JSON)")
+    parser.add_argument("--skip-kmeans", action="store_true")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="first N images only (smoke tests)"
+    )
+    parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument(
+        "--model-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON of MixtureAutoencoder arguments to change (for exploring; "
+        "the numbers in docs/benchmarks.md use the defaults)",
+    )
+    parser.add_argument(
+        "--compile-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON of compile() arguments to change (for exploring)",
+    )
+    args = parser.parse_args()
+
+    x, y = load_images(args.mnist)
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    started = time.perf_counter()
+    runs = []
+    for seed in args.seeds:
+        model, result = train_and_score(x, y, seed, args)
+        runs.append(result)
+        print(json.dumps({k: v for k, v in result.items() if k != "final_logs"}))
+        sys.stdout.flush()
+        if args.samples and seed == args.seeds[0]:
+            save_sample_grid(model, args.samples)
+    kmeans = None if args.skip_kmeans else kmeans_floor(x, y, args.seeds[0])
+    report = {
+        "command": "KERAS_BACKEND="
+        + keras.backend.backend()
+        + " python "
+        + shlex.join(sys.argv),
+        "date": datetime.date.today().isoformat(),
+        "backend": keras.backend.backend(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "accelerator": accelerator(),
+        "keras": keras.__version__,
+        "images": len(x),
+        "epochs": args.epochs,
+        "model_kwargs": args.model_kwargs,
+        "compile_kwargs": args.compile_kwargs,
+        "runs": runs,
+        "kmeans_raw_pixels": kmeans,
+        "total_seconds": time.perf_counter() - started,
+    }
+    print("\n" + json.dumps(report, indent=1))
+    print(f"\nMixtureAutoencoder on MNIST ({len(x)} images, {len(runs)} seeds):")
+    for metric in ("acc", "nmi", "ari", "reconstruction_mse", "train_seconds"):
+        print(f"  {metric:20s} {summary([run[metric] for run in runs])}")
+    if kmeans is not None:
+        print(
+            "  K-means raw pixels   "
+            f"acc {kmeans['acc']:.4f} nmi {kmeans['nmi']:.4f} ari {kmeans['ari']:.4f}"
+        )
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(report, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()
