@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from sklearn.cluster import KMeans
 
+from keras_mae.cli.images import save_image_grid
 from keras_mae.metrics import clustering_scores
 from keras_mae.models import MixtureAutoencoder
 
@@ -68,24 +69,10 @@ def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
 
 def save_sample_grid(model: MixtureAutoencoder, path: str, per_component: int = 10):
     """One row of prior samples per component."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(
-        NUM_COMPONENTS,
-        per_component,
-        figsize=(per_component * 0.6, NUM_COMPONENTS * 0.6),
-    )
-    for k in range(NUM_COMPONENTS):
-        samples = model.sample(per_component, component=k, seed=k)
-        for j in range(per_component):
-            axes[k, j].imshow(samples[j, :, :, 0], cmap="gray", vmin=0, vmax=1)
-            axes[k, j].axis("off")
-    figure.suptitle("MixtureAutoencoder samples, one row per component", fontsize=8)
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    samples = [
+        model.sample(per_component, component=k, seed=k) for k in range(NUM_COMPONENTS)
+    ]
+    save_image_grid(np.concatenate(samples), path, columns=per_component)
 
 
 def kmeans_floor(x, y, seed: int) -> dict:

@@ -130,3 +130,15 @@ def latent_inputs(latent_dim: int, n: int = 6) -> np.ndarray:
 
 def outputs(model, x) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(x))
+
+
+def preset_outputs(model, x) -> np.ndarray:
+    """What a preset must reproduce on `x`: `model(x)`, and reconstructions if any.
+
+    For a MixtureAutoencoder this covers the encoders and assignment network
+    (probabilities) and the decoders (reconstructions).
+    """
+    parts = [outputs(model, x)]
+    if hasattr(model, "reconstruct"):
+        parts.append(model.reconstruct(x))
+    return np.concatenate([np.reshape(p, (len(x), -1)) for p in parts], axis=1)
