@@ -13,7 +13,8 @@ Each measurement times `--steps` steps after a warm-up (compilation); the two
 loops alternate `--repeats` times and the median steps/s of each is reported.
 
 Usage:
-    KERAS_BACKEND=jax python benchmarks/gan_speed.py [--steps 40] [--repeats 3]
+    KERAS_BACKEND=jax python benchmarks/gan_speed.py [--steps 40] [--repeats 3] \
+        [--steps-per-execution 1]
 """
 
 import argparse
@@ -31,10 +32,10 @@ from keras_mae.models import GAN
 BATCH, LATENT, SHAPE = 64, 64, (28, 28, 1)
 
 
-def make_gan(seed=0):
+def make_gan(seed=0, steps_per_execution=1):
     keras.utils.set_random_seed(seed)
     gan = GAN(latent_dim=LATENT, data_shape=SHAPE, seed=seed)
-    gan.compile()
+    gan.compile(steps_per_execution=steps_per_execution)
     return gan
 
 
@@ -48,8 +49,8 @@ class Timer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def time_fit(data, steps):
-    gan = make_gan()
+def time_fit(data, steps, steps_per_execution=1):
+    gan = make_gan(steps_per_execution=steps_per_execution)
     timer = Timer()
     gan.fit(
         data[: steps * BATCH], batch_size=BATCH, epochs=2, verbose=0, callbacks=[timer]
@@ -237,20 +238,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=1,
+        help="passed to GAN.compile: steps run per call into the compiled step",
+    )
     args = parser.parse_args()
     backend = keras.backend.backend()
     data = np.random.default_rng(0).uniform(size=(args.steps * BATCH, *SHAPE))
     data = data.astype("float32")
     fit_speeds, loop_speeds = [], []
     for _ in range(args.repeats):
-        fit_speeds.append(time_fit(data, args.steps))
+        fit_speeds.append(time_fit(data, args.steps, args.steps_per_execution))
         loop_speeds.append(time_handwritten(data, args.steps))
     fit, loop = statistics.median(fit_speeds), statistics.median(loop_speeds)
     print(
         f"date={datetime.date.today()} machine={platform.machine()} "
         f"cpus={os.cpu_count()} backend={backend} keras={keras.__version__}"
     )
-    print(f"steps={args.steps} repeats={args.repeats} batch={BATCH}")
+    print(
+        f"steps={args.steps} repeats={args.repeats} batch={BATCH} "
+        f"steps_per_execution={args.steps_per_execution}"
+    )
     print(
         f"fit steps/s (each run):         {', '.join(f'{s:.2f}' for s in fit_speeds)}"
     )

@@ -163,6 +163,15 @@ def test_generate_is_repeatable_with_a_seed_and_varies_without():
     assert gan.generate(600, seed=5, batch_size=256).shape == (600, 2)
 
 
+def test_predict_maps_noise_through_the_generator():
+    gan = make_gan()
+    noise = np.random.default_rng(0).normal(size=(70, 4)).astype("float32")
+    predicted = gan.predict(noise, batch_size=32, verbose=0)
+    assert predicted.shape == (70, 2)
+    expected = keras.ops.convert_to_numpy(gan.generator(noise))
+    np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_ema_generator_tracks_and_is_used(toy_mixture):
     gan = make_gan(ema_decay=0.9)
     gan.compile()

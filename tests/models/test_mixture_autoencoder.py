@@ -53,6 +53,19 @@ def test_probabilities_sum_to_one_and_every_component_is_used(trained):
     assert min(usage) > 0.02, usage
 
 
+def test_predict_and_evaluate_agree_with_the_model(trained):
+    model, x, *_ = trained
+    np.testing.assert_allclose(
+        model.predict(x[:300], batch_size=128, verbose=0),
+        model.predict_proba(x[:300]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    logs = model.evaluate(x[:256], batch_size=128, verbose=0, return_dict=True)
+    for name in ("loss", "reconstruction", "consistency", "d_loss", "usage_0"):
+        assert np.isfinite(logs[name]), name
+
+
 def test_fit_logs_every_loss(trained):
     *_, history = trained
     for name in (
