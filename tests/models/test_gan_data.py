@@ -16,7 +16,7 @@ def numpy_input():
 
 def tf_dataset():
     tf = pytest.importorskip("tensorflow")
-    return tf.data.Dataset.from_tensor_slices(make_data()).batch(32), {}
+    return tf.data.Dataset.from_tensor_slices(make_data()).batch(32), {"shuffle": False}
 
 
 def py_dataset():
@@ -39,7 +39,8 @@ def py_dataset():
 def torch_loader():
     torch = pytest.importorskip("torch")
     data = torch.utils.data.TensorDataset(torch.from_numpy(make_data()))
-    return torch.utils.data.DataLoader(data, batch_size=32), {}
+    # A DataLoader shuffles itself (or not): tell `fit` not to.
+    return torch.utils.data.DataLoader(data, batch_size=32), {"shuffle": False}
 
 
 @pytest.mark.parametrize("source", [numpy_input, tf_dataset, py_dataset, torch_loader])
