@@ -91,6 +91,11 @@ def _sample(args) -> int:
         images = model.sample(
             args.num_samples, component=args.component, seed=args.seed
         )
+    elif args.component is not None:
+        raise ValueError(
+            f"{args.preset} holds a {type(model).__name__}, which has no "
+            "components; drop --component."
+        )
     else:
         images = model.generate(args.num_samples, seed=args.seed)
     save_image_grid(images, args.output)

@@ -124,3 +124,41 @@ def test_a_command_is_required(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([])
     assert exit_info.value.code == 2
+
+
+def test_train_and_sample_a_gan(tmp_path, capsys):
+    directory = str(tmp_path / "gan_digits")
+    code, out, _ = run(
+        capsys,
+        "train",
+        "gan",
+        "--data",
+        "digits",
+        "--limit",
+        "128",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "8",
+        "--batch-size",
+        "64",
+        "--verbose",
+        "0",
+        "--output",
+        directory,
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["model"] == "GAN" and report["samples"] == 128
+    assert "acc" not in report  # a GAN has no clusters to score
+    path = str(tmp_path / "gan.png")
+    code, _, err = run(
+        capsys, "sample", directory, "--output", path, "--component", "1"
+    )
+    assert code == 2 and "no components" in err and not os.path.exists(path)
+    code, _, _ = run(
+        capsys, "sample", directory, "--output", path, "--num-samples", "4"
+    )
+    assert code == 0
+    with open(path, "rb") as file:
+        assert file.read(8) == PNG_SIGNATURE

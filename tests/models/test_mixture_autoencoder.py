@@ -30,10 +30,11 @@ def trained():
 
 
 def test_default_training_clusters_digits_near_kmeans(trained):
-    # Measured 2026-11-27 (seed 0, 30 epochs): ACC 0.79-0.81 on every backend,
-    # against 0.79 for K-means on raw pixels; other seeds reach 0.70-0.81. The
-    # issue's aim (beating K-means in a short run) is not met yet: this checks
-    # that the defaults learn the classes (chance is 0.1), within 0.15 of K-means.
+    # The issue asks that a short default training beat K-means on raw
+    # pixels. With seed 0 the defaults land near K-means's ACC (about 0.79)
+    # on every backend but do not reliably beat it (see the issue's note), so
+    # this checks the weaker property: the classes are learned (chance is
+    # 0.1), within 0.15 of K-means.
     model, x, y, _ = trained
     kmeans = KMeans(NUM_COMPONENTS, n_init=10, random_state=0)
     kmeans_accuracy = clustering_accuracy(y, kmeans.fit_predict(x.reshape(len(x), -1)))
