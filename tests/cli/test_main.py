@@ -18,33 +18,35 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def train_argv(model: str, output: str, limit: int, *extra: str) -> list[str]:
+    """`keras-mae train` on the first `limit` digits, one quiet epoch."""
+    return [
+        "train",
+        model,
+        "--data",
+        "digits",
+        "--limit",
+        str(limit),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--verbose",
+        "0",
+        "--output",
+        output,
+        *extra,
+    ]
+
+
 @pytest.fixture(scope="module")
 def trained_preset(tmp_path_factory):
     """A small MixtureAutoencoder trained by `keras-mae train` on digits."""
     directory = str(tmp_path_factory.mktemp("cli") / "mae_digits")
-    code = main(
-        [
-            "train",
-            "mae",
-            "--data",
-            "digits",
-            "--limit",
-            "256",
-            "--epochs",
-            "1",
-            "--num-components",
-            "3",
-            "--latent-dim",
-            "2",
-            "--batch-size",
-            "64",
-            "--verbose",
-            "0",
-            "--output",
-            directory,
-        ]
+    argv = train_argv(
+        "mae", directory, 256, "--num-components", "3", "--latent-dim", "2"
     )
-    assert code == 0
+    assert main(argv) == 0
     return directory
 
 
@@ -128,25 +130,7 @@ def test_a_command_is_required(capsys):
 
 def test_train_and_sample_a_gan(tmp_path, capsys):
     directory = str(tmp_path / "gan_digits")
-    code, out, _ = run(
-        capsys,
-        "train",
-        "gan",
-        "--data",
-        "digits",
-        "--limit",
-        "128",
-        "--epochs",
-        "1",
-        "--latent-dim",
-        "8",
-        "--batch-size",
-        "64",
-        "--verbose",
-        "0",
-        "--output",
-        directory,
-    )
+    code, out, _ = run(capsys, *train_argv("gan", directory, 128, "--latent-dim", "8"))
     assert code == 0
     report = json.loads(out)
     assert report["model"] == "GAN" and report["samples"] == 128
