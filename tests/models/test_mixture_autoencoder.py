@@ -31,15 +31,16 @@ def trained():
 
 def test_default_training_clusters_digits_near_kmeans(trained):
     # The issue asks that a short default training beat K-means on raw
-    # pixels. With seed 0 the defaults land near K-means's ACC (about 0.79)
-    # on every backend but do not reliably beat it (see the issue's note), so
-    # this checks the weaker property: the classes are learned (chance is
-    # 0.1), within 0.15 of K-means.
+    # pixels (ACC 0.79 here). Measured with seed 0 and these 30 epochs: 0.787
+    # to 0.806 over the three backends, so the defaults match K-means but do
+    # not reliably beat it (other seeds: 0.70 to 0.82; 60 epochs: 0.79 to
+    # 0.91; `benchmarks/mnist_clustering.py --dataset digits`). The test
+    # asserts what holds: within 0.03 of K-means (chance is 0.1).
     model, x, y, _ = trained
     kmeans = KMeans(NUM_COMPONENTS, n_init=10, random_state=0)
     kmeans_accuracy = clustering_accuracy(y, kmeans.fit_predict(x.reshape(len(x), -1)))
     accuracy = clustering_accuracy(y, model.predict_clusters(x))
-    assert accuracy > kmeans_accuracy - 0.15, (accuracy, kmeans_accuracy)
+    assert accuracy > kmeans_accuracy - 0.03, (accuracy, kmeans_accuracy)
 
 
 def test_probabilities_sum_to_one_and_every_component_is_used(trained):
