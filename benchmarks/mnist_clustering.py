@@ -79,9 +79,9 @@ def save_sample_grid(model: MixtureAutoencoder, path: str, per_component: int = 
     save_image_grid(np.concatenate(samples), path, columns=per_component)
 
 
-def kmeans_floor(x, y, seed: int) -> dict:
+def kmeans_floor(x, y, seed: int, n_init: int) -> dict:
     start = time.perf_counter()
-    clusters = KMeans(NUM_COMPONENTS, n_init=3, random_state=seed).fit_predict(
+    clusters = KMeans(NUM_COMPONENTS, n_init=n_init, random_state=seed).fit_predict(
         x.reshape(len(x), -1)
     )
     result = clustering_scores(y, clusters)
@@ -122,6 +122,9 @@ def main() -> None:
     parser.add_argument("--json", help="where to save all results (JSON)")
     parser.add_argument("--skip-kmeans", action="store_true")
     parser.add_argument(
+        "--kmeans-n-init", type=int, default=3, help="K-means restarts (floor)"
+    )
+    parser.add_argument(
         "--limit", type=int, default=0, help="first N images only (smoke tests)"
     )
     parser.add_argument("--verbose", type=int, default=2)
@@ -152,7 +155,9 @@ def main() -> None:
         sys.stdout.flush()
         if args.samples and seed == args.seeds[0]:
             save_sample_grid(model, args.samples)
-    kmeans = None if args.skip_kmeans else kmeans_floor(x, y, args.seeds[0])
+    kmeans = None
+    if not args.skip_kmeans:
+        kmeans = kmeans_floor(x, y, args.seeds[0], args.kmeans_n_init)
     report = {
         "command": "KERAS_BACKEND="
         + keras.backend.backend()
@@ -181,7 +186,7 @@ def main() -> None:
         print(f"  {metric:20s} {summary([run[metric] for run in runs])}")
     if kmeans is not None:
         print(
-            "  K-means raw pixels   "
+            f"  K-means raw pixels (n_init={args.kmeans_n_init}) "
             f"acc {kmeans['acc']:.4f} nmi {kmeans['nmi']:.4f} ari {kmeans['ari']:.4f}"
         )
     if args.json:
