@@ -185,6 +185,9 @@ class AdversarialModel(PresetMixin, keras.Model):
     def metrics(self):
         return list(self._loss_trackers.values())
 
+    def make_train_function(self, force=False):
+        backend.make_train_function(self, super().make_train_function, force)
+
     def train_step(self, *args):
         return backend.train_step(self, *args)
 
