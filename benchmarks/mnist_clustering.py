@@ -27,6 +27,7 @@ import time
 import keras
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.metrics import confusion_matrix
 
 from keras_mae.cli.images import save_image_grid
 from keras_mae.datasets import load_digits
@@ -66,6 +67,11 @@ def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
         seconds_per_epoch=train_seconds / args.epochs,
         reconstruction_mse=float(np.mean(model.anomaly_score(x))),
         cluster_sizes=np.bincount(clusters, minlength=NUM_COMPONENTS).tolist(),
+        # Rows: true digits 0-9; columns: components 0-9 (unused ones too).
+        # Shows which digits a component merges, which digit is split.
+        contingency=confusion_matrix(
+            y, clusters, labels=np.arange(NUM_COMPONENTS)
+        ).tolist(),
         final_logs={k: float(v[-1]) for k, v in history.history.items()},
     )
     return model, result
@@ -120,6 +126,11 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--samples", help="where to save the image grid (PNG)")
     parser.add_argument("--json", help="where to save all results (JSON)")
+    parser.add_argument(
+        "--save-presets",
+        help="folder in which to save each seed's trained model as a preset "
+        "(seed_N/, with its scores in metadata.json)",
+    )
     parser.add_argument("--skip-kmeans", action="store_true")
     parser.add_argument(
         "--kmeans-n-init", type=int, default=3, help="K-means restarts (floor)"
@@ -155,6 +166,11 @@ def main() -> None:
         sys.stdout.flush()
         if args.samples and seed == args.seeds[0]:
             save_sample_grid(model, args.samples)
+        if args.save_presets:
+            scores = {k: result[k] for k in ("acc", "nmi", "ari", "reconstruction_mse")}
+            model.save_to_preset(
+                os.path.join(args.save_presets, f"seed_{seed}"), metrics=scores
+            )
     kmeans = None
     if not args.skip_kmeans:
         kmeans = kmeans_floor(x, y, args.seeds[0], args.kmeans_n_init)
