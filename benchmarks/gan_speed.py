@@ -20,12 +20,14 @@ Input (`--input`):
   JAX and PyTorch the loop converts each batch to the backend's tensors, as
   `fit` does.
 
-Each measurement times `--steps` steps after a warm-up (compilation); the two
-loops alternate `--repeats` times; the median and the best steps/s of each
-are reported.
+Every loop is built and compiled once per process; then each repeat times one
+epoch of `--steps` steps of every loop in turn (the order rotates), so slow
+spells of a shared machine hit all of them alike. The script prints each
+run's steps/s, the median and best of each loop, and the median of the
+per-repeat ratios `fit / loop` (the steadiest figure on a noisy machine).
 
 Usage:
-    KERAS_BACKEND=jax python benchmarks/gan_speed.py [--steps 40] [--repeats 3] \
+    KERAS_BACKEND=jax python benchmarks/gan_speed.py [--steps 60] [--repeats 9] \
         [--steps-per-execution 1] [--input arrays]
 """
 
@@ -52,7 +54,7 @@ def make_gan(seed=0, steps_per_execution=1):
 
 
 class Timer(keras.callbacks.Callback):
-    """Times the second epoch only: the first one compiles."""
+    """Times one epoch of `fit`, without `fit`'s set-up before it."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -72,11 +74,17 @@ def tf_dataset(data, steps):
     return dataset.batch(BATCH).with_options(options)
 
 
-def time_fit(data, steps, steps_per_execution=1, source="arrays"):
-    gan = make_gan(steps_per_execution=steps_per_execution)
+def fit_runner(model, data, steps, source="arrays"):
+    """Compiles `model`'s `fit`; returns a function timing one epoch of it."""
+    model.fit(**fit_inputs(data, 2, source), epochs=1, verbose=0)  # compiles
     timer = Timer()
-    gan.fit(**fit_inputs(data, steps, source), epochs=2, verbose=0, callbacks=[timer])
-    return steps / timer.seconds
+
+    def run():
+        inputs = fit_inputs(data, steps, source)
+        model.fit(**inputs, epochs=1, verbose=0, callbacks=[timer])
+        return steps / timer.seconds
+
+    return run
 
 
 def nonsaturating_d(real_logits, fake_logits):
@@ -277,14 +285,6 @@ def fit_inputs(data, steps, source):
     return {"x": data[: steps * BATCH], "batch_size": BATCH}
 
 
-def time_keras_guide(data, steps, source="arrays"):
-    model = KerasGuideGAN(make_gan())
-    model.compile()
-    timer = Timer()
-    model.fit(**fit_inputs(data, steps, source), epochs=2, verbose=0, callbacks=[timer])
-    return steps / timer.seconds
-
-
 HANDWRITTEN = {
     "tensorflow": handwritten_tensorflow,
     "jax": handwritten_jax,
@@ -298,26 +298,31 @@ def _converted(dataset):
         yield keras.ops.convert_to_tensor(batch)
 
 
-def time_handwritten(data, steps, source="arrays"):
+def loop_runner(data, steps, source="arrays"):
+    """Compiles the hand-written loop; returns a function timing one epoch."""
     gan = make_gan()
     batches = [data[i * BATCH : (i + 1) * BATCH] for i in range(steps)]
     run, tensors = HANDWRITTEN[keras.backend.backend()](gan, batches)
     run(tensors[:2])  # warm-up: tracing and compilation
-    if source == "dataset":
-        dataset = tf_dataset(data, steps)
-        tensorflow = keras.backend.backend() == "tensorflow"
-        epoch = dataset if tensorflow else _converted(dataset)
-    else:
-        epoch = tensors
-    start = time.perf_counter()
-    run(epoch)
-    return steps / (time.perf_counter() - start)
+
+    def timed():
+        if source == "dataset":
+            dataset = tf_dataset(data, steps)
+            tensorflow = keras.backend.backend() == "tensorflow"
+            epoch = dataset if tensorflow else _converted(dataset)
+        else:
+            epoch = tensors
+        start = time.perf_counter()
+        run(epoch)
+        return steps / (time.perf_counter() - start)
+
+    return timed
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60, help="steps per epoch")
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument(
         "--steps-per-execution",
         type=int,
@@ -334,15 +339,27 @@ def main():
     backend = keras.backend.backend()
     data = np.random.default_rng(0).uniform(size=(args.steps * BATCH, *SHAPE))
     data = data.astype("float32")
-    fit_speeds, loop_speeds, guide_speeds = [], [], []
-    for _ in range(args.repeats):
-        fit_speeds.append(
-            time_fit(data, args.steps, args.steps_per_execution, args.input)
+    runners = {
+        "keras_mae GAN.fit": fit_runner(
+            make_gan(steps_per_execution=args.steps_per_execution),
+            data,
+            args.steps,
+            args.input,
+        ),
+        "hand-written loop": loop_runner(data, args.steps, args.input),
+    }
+    if backend == "tensorflow":
+        guide = KerasGuideGAN(make_gan())
+        guide.compile()
+        runners["Keras-example GAN fit"] = fit_runner(
+            guide, data, args.steps, args.input
         )
-        loop_speeds.append(time_handwritten(data, args.steps, args.input))
-        if backend == "tensorflow":
-            guide_speeds.append(time_keras_guide(data, args.steps, args.input))
-    fit, loop = statistics.median(fit_speeds), statistics.median(loop_speeds)
+    names = list(runners)
+    speeds = {name: [] for name in names}
+    for repeat in range(args.repeats):
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            speeds[name].append(runners[name]())
+
     print(
         f"date={datetime.date.today()} machine={platform.machine()} "
         f"cpus={os.cpu_count()} backend={backend} keras={keras.__version__}"
@@ -351,34 +368,24 @@ def main():
         f"steps={args.steps} repeats={args.repeats} batch={BATCH} "
         f"steps_per_execution={args.steps_per_execution} input={args.input}"
     )
+    for name in names:
+        runs = ", ".join(f"{s:.2f}" for s in speeds[name])
+        print(f"{name} steps/s (each run): {runs}")
+    loop = speeds["hand-written loop"]
     print(
-        f"fit steps/s (each run):         {', '.join(f'{s:.2f}' for s in fit_speeds)}"
+        "| backend | input | loop | median steps/s | best steps/s "
+        "| median / loop median | median of paired ratios |"
     )
-    print(
-        f"hand-written steps/s (each run): {', '.join(f'{s:.2f}' for s in loop_speeds)}"
-    )
-    if guide_speeds:
+    for name in names:
+        median = statistics.median(speeds[name])
+        # Paired ratios: each repeat's loops ran back to back, under the same
+        # load; their median discards the disturbed repeats.
+        pairs = zip(speeds[name], loop, strict=True)
+        paired = statistics.median(fit / hand for fit, hand in pairs)
         print(
-            "Keras-guide GAN fit steps/s (each run): "
-            + ", ".join(f"{s:.2f}" for s in guide_speeds)
-        )
-    # Noise on a shared machine only ever slows a run down, so the fastest run
-    # of each (what `timeit` recommends reading) is the steadier comparison.
-    best_fit, best_loop = max(fit_speeds), max(loop_speeds)
-    print(
-        "| backend | fit median | hand-written median | ratio "
-        "| fit best | hand-written best | ratio |"
-    )
-    print(
-        f"| {backend} | {fit:.2f} | {loop:.2f} | {fit / loop:.2f}x "
-        f"| {best_fit:.2f} | {best_loop:.2f} | {best_fit / best_loop:.2f}x |"
-    )
-    if guide_speeds:
-        guide, best_guide = statistics.median(guide_speeds), max(guide_speeds)
-        print(
-            f"| {backend}, Keras-guide GAN fit | {guide:.2f} | {loop:.2f} "
-            f"| {guide / loop:.2f}x | {best_guide:.2f} | {best_loop:.2f} "
-            f"| {best_guide / best_loop:.2f}x |"
+            f"| {backend} | {args.input} | {name} | {median:.2f} "
+            f"| {max(speeds[name]):.2f} | {median / statistics.median(loop):.2f}x "
+            f"| {paired:.2f}x |"
         )
 
 
