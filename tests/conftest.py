@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.presets.hub_server import FakeHub
+
 BACKEND = keras.backend.backend()
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_PATH = os.environ.get(
@@ -35,3 +37,25 @@ def mlp(input_dim, output_dim, units=32, name=None):
         ],
         name=name,
     )
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hub cache for this test."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return cache
+
+
+@pytest.fixture
+def fake_hub(hub_cache, monkeypatch):
+    """A running local Hub; keras_mae reaches it through HF_ENDPOINT."""
+    hub = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_token_for_tests")
+    yield hub
+    hub.stop()

@@ -176,3 +176,22 @@ def run_docstring_examples(module: types.ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 0, f"{module.__name__} has no examples"
     assert result.failed == 0, f"{result.failed} example(s) failed in {module.__name__}"
+
+
+def run_fenced_examples(obj: Any) -> None:
+    """Runs the ```python blocks of `obj.__doc__`; fails if there are none."""
+    doc = obj.__doc__ or ""
+    blocks = []
+    lines = iter(doc.splitlines())
+    for line in lines:
+        if line.strip() == "```python":
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for inner in lines:
+                if inner.strip() == "```":
+                    break
+                body.append(inner[indent:])
+            blocks.append("\n".join(body))
+    assert blocks, f"{obj.__qualname__} has no ```python example"
+    for block in blocks:
+        exec(compile(block, f"<{obj.__qualname__} example>", "exec"), {})

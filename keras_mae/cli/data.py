@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from keras_mae.datasets import load_digits, load_mnist, preprocess_images
 
 DATA_CHOICES = "'mnist' (all 70k images), 'digits' (scikit-learn 8x8) or a .npz path"
+# scikit-learn's digits come without a test set; this share is held out.
+DIGITS_TEST_SIZE = 0.25
 
 
 def load_data(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -24,11 +27,34 @@ def load_data(name: str) -> tuple[np.ndarray, np.ndarray]:
     """
     if name == "digits":
         return load_digits()
+    (x_train, y_train), (x_test, y_test) = load_split(name)
+    return np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+
+
+def load_split(name: str) -> tuple[tuple, tuple]:
+    """Loads a training and a held-out test set, for supervised models.
+
+    Args:
+        name: As for `load_data`. MNIST and `.npz` files keep their own
+            train/test split; scikit-learn's digits hold out a stratified
+            quarter (`random_state=0`).
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`, images as in `load_data`.
+    """
+    if name == "digits":
+        x, y = load_digits()
+        x_train, x_test, y_train, y_test = train_test_split(
+            x, y, test_size=DIGITS_TEST_SIZE, random_state=0, stratify=y
+        )
+        return (x_train, y_train), (x_test, y_test)
     if name == "mnist" or name.endswith(".npz"):
         path = None if name == "mnist" else name
         if path is not None and not os.path.isfile(path):
             raise FileNotFoundError(f"No such data file: {path!r}.")
         (x_train, y_train), (x_test, y_test) = load_mnist(path)
-        x = preprocess_images(np.concatenate([x_train, x_test]))
-        return x, np.concatenate([y_train, y_test]).astype(np.int64)
+        return (
+            (preprocess_images(x_train), y_train.astype(np.int64)),
+            (preprocess_images(x_test), y_test.astype(np.int64)),
+        )
     raise ValueError(f"Unknown data {name!r}; expected {DATA_CHOICES}.")

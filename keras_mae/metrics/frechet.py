@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 
@@ -104,6 +105,41 @@ def frechet_distance(
     return float(max(distance, 0.0))
 
 
+# The built-in preset that becomes the default extractor once it is published
+# and registered in `keras_mae.presets.registry.BUILTIN_PRESETS`.
+DEFAULT_EXTRACTOR_PRESET = "mnist_classifier"
+
+
+def _load_default_extractor():
+    from keras_mae.presets import list_presets
+
+    if DEFAULT_EXTRACTOR_PRESET not in list_presets():
+        raise ValueError(
+            "FrechetDistance needs a `feature_extractor`: a Keras model (or "
+            "callable) mapping images to (batch, features) vectors, an "
+            "`ImageClassifier`, or a preset of one, e.g. the MNIST classifier "
+            "in a keras_mae checkout: "
+            "`FrechetDistance('weights_cards/mnist-classifier')`. The default, "
+            f"the built-in preset {DEFAULT_EXTRACTOR_PRESET!r}, is not "
+            "registered in this version of keras_mae (see "
+            "`keras_mae.list_presets()`)."
+        )
+    return _extractor_from_preset(DEFAULT_EXTRACTOR_PRESET)
+
+
+def _extractor_from_preset(preset):
+    from keras_mae.presets import from_preset
+
+    model = from_preset(preset)
+    if not callable(getattr(model, "feature_extractor", None)):
+        raise ValueError(
+            f"FrechetDistance expects the preset {str(preset)!r} to hold a "
+            "classifier with a `feature_extractor()` (an `ImageClassifier`); "
+            f"it holds a {type(model).__name__}."
+        )
+    return model.feature_extractor()
+
+
 class FrechetDistance:
     """Fréchet distance between two image sets in the feature space of a model.
 
@@ -111,12 +147,17 @@ class FrechetDistance:
     of the two feature Gaussians (mean and covariance) is returned. Any Keras
     model (or callable) mapping a batch of images to `(batch, features)`
     vectors works, e.g. the penultimate layer of a classifier trained on the
-    same data, the setting in which FID is meaningful.
+    same data, the setting in which FID is meaningful. A
+    `keras_mae.models.ImageClassifier`, or a preset holding one (a built-in
+    name, `hf://owner/name` or a folder), contributes its penultimate layer.
 
     Args:
-        feature_extractor: a `keras.Model` (run with `predict`) or a callable
-            mapping an image batch to `(batch, features)`. It is required
-            until a published MNIST classifier becomes the default.
+        feature_extractor: a `keras.Model` (run with `predict`), a callable
+            mapping an image batch to `(batch, features)`, an object with a
+            `feature_extractor()` method (`ImageClassifier`), or a preset
+            handle of one. None (default) loads the built-in preset
+            `"mnist_classifier"` (28x28x1 MNIST digits in [0, 1]) and is an
+            error while that preset is not registered.
         batch_size: number of images per extractor call.
 
     Examples:
@@ -126,25 +167,14 @@ class FrechetDistance:
     >>> images = np.random.default_rng(0).uniform(size=(100, 8, 8, 1))
     >>> fd(images, images) < 1e-6
     True
+    >>> mnist_fd = FrechetDistance("weights_cards/mnist-classifier")  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        feature_extractor: keras.Model | Callable | None = None,
+        feature_extractor: keras.Model | Callable | str | os.PathLike | None = None,
         batch_size: int = 64,
     ) -> None:
-        if feature_extractor is None:
-            raise ValueError(
-                "FrechetDistance needs a `feature_extractor`: a Keras model (or "
-                "callable) mapping images to (batch, features) vectors, such as "
-                "the penultimate layer of a classifier trained on your data. "
-                "There is no default extractor yet."
-            )
-        if not callable(feature_extractor):
-            raise ValueError(
-                "`feature_extractor` must be a Keras model or a callable; "
-                f"received {type(feature_extractor).__name__}."
-            )
         if (
             not isinstance(batch_size, int)
             or isinstance(batch_size, bool)
@@ -152,6 +182,18 @@ class FrechetDistance:
         ):
             raise ValueError(
                 f"`batch_size` must be a positive integer; received {batch_size!r}."
+            )
+        if feature_extractor is None:
+            feature_extractor = _load_default_extractor()
+        elif isinstance(feature_extractor, (str, os.PathLike)):
+            feature_extractor = _extractor_from_preset(feature_extractor)
+        elif callable(getattr(feature_extractor, "feature_extractor", None)):
+            feature_extractor = feature_extractor.feature_extractor()
+        if not callable(feature_extractor):
+            raise ValueError(
+                "`feature_extractor` must be a Keras model, a callable, an "
+                "`ImageClassifier` or a preset handle; received "
+                f"{type(feature_extractor).__name__}."
             )
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size

@@ -127,8 +127,9 @@ def load_preset(
     if load_training_state and TRAINING_STATE_FILE not in metadata["files"]:
         raise ValueError(
             f"Preset {source} has no training state ({TRAINING_STATE_FILE}): it "
-            "was saved from a model with no training-only layers and no "
-            "optimizer state. Load it with load_training_state=False."
+            "was saved inference-only, or from a model with no training-only "
+            "layers and no optimizer state. Load it with "
+            "load_training_state=False."
         )
     weight_files = [name for name in wanted if name.endswith(".weights.h5")]
     for name in weight_files:

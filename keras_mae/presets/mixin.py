@@ -75,6 +75,7 @@ class PresetMixin:
         self,
         directory: str | os.PathLike,
         metrics: Mapping[str, Any] | None = None,
+        include_training_state: bool = True,
     ) -> Path:
         """Writes this model as a preset folder (see `keras_mae.presets`).
 
@@ -82,6 +83,9 @@ class PresetMixin:
             directory: The folder to create or replace.
             metrics: Optional scores to record in `metadata.json` and the
                 model card, e.g. `{"fid": 12.3}`.
+            include_training_state: Also write the training-only layers and
+                the optimizer state, to resume training; False writes an
+                inference-only preset.
 
         Returns:
             The folder.
@@ -89,4 +93,9 @@ class PresetMixin:
         Examples:
         >>> gan.save_to_preset("my_gan", metrics={"fid": 12.3})  # doctest: +SKIP
         """
-        return saving.save_to_preset(self, directory, metrics=metrics)
+        return saving.save_to_preset(
+            self,
+            directory,
+            metrics=metrics,
+            include_training_state=include_training_state,
+        )

@@ -142,6 +142,7 @@ def save_to_preset(
     model: keras.Model,
     directory: str | os.PathLike,
     metrics: Mapping[str, Any] | None = None,
+    include_training_state: bool = True,
 ) -> Path:
     """Writes `model` as a preset folder.
 
@@ -157,6 +158,9 @@ def save_to_preset(
         model: A built keras_mae model (registered under package `keras_mae`).
         directory: The preset folder to create or replace.
         metrics: Optional scores to record, e.g. `{"fid": 12.3}`.
+        include_training_state: Also write the training-only layers and the
+            optimizer state (needed to resume training). False publishes an
+            inference-only preset, which is smaller.
 
     Returns:
         The preset folder.
@@ -198,7 +202,7 @@ def save_to_preset(
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2), "utf-8")
         weights.save_inference_weights(model, staging / WEIGHTS_FILE)
         training_summary = None
-        if weights.has_training_state(model):
+        if include_training_state and weights.has_training_state(model):
             training_summary = weights.save_training_state(
                 model, staging / TRAINING_STATE_FILE
             )

@@ -146,3 +146,55 @@ def test_train_and_sample_a_gan(tmp_path, capsys):
     assert code == 0
     with open(path, "rb") as file:
         assert file.read(8) == PNG_SIGNATURE
+
+
+@pytest.fixture(scope="module")
+def classifier_preset(tmp_path_factory):
+    """An ImageClassifier trained by `keras-mae train classifier` on digits."""
+    directory = str(tmp_path_factory.mktemp("cli") / "classifier_digits")
+    argv = train_argv("classifier", directory, 1347, "--inference-only")
+    argv[argv.index("--epochs") + 1] = "10"
+    assert main(argv) == 0
+    return directory
+
+
+def test_train_classifier_reports_held_out_accuracy(classifier_preset, capsys):
+    assert not os.path.exists(
+        os.path.join(classifier_preset, "training_state.weights.h5")
+    )
+    with open(os.path.join(classifier_preset, "metadata.json")) as file:
+        metrics = json.load(file)["metrics"]
+    assert set(metrics) == {"test_accuracy", "train_accuracy"}
+    # Scored on the 450 held-out digits; chance is 0.1.
+    assert metrics["test_accuracy"] > 0.8
+    code, out, _ = run(capsys, "evaluate", classifier_preset, "--data", "digits")
+    assert code == 0
+    report = json.loads(out)
+    assert report["test_samples"] == 450
+    assert report["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_frechet_scores_samples_against_test_images(
+    trained_preset, classifier_preset, capsys
+):
+    argv = ["frechet", trained_preset, "--extractor", classifier_preset]
+    argv += ["--data", "digits", "--num-samples", "200"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    report = json.loads(out)
+    assert report["num_samples"] == 200 and report["extractor"] == classifier_preset
+    # One epoch on 256 digits samples poorly; real digits score far better.
+    assert 0 < report["real_data_frechet_distance"] < report["frechet_distance"]
+    code, out, _ = run(capsys, *argv, "--component", "1", "--seed", "3")
+    assert code == 0 and json.loads(out)["component"] == 1
+
+
+def test_frechet_needs_a_generator_and_a_classifier(
+    trained_preset, classifier_preset, capsys
+):
+    code, _, err = run(
+        capsys, "frechet", classifier_preset, "--extractor", classifier_preset
+    )
+    assert code == 2 and "cannot generate samples" in err
+    code, _, err = run(capsys, "frechet", trained_preset, "--extractor", trained_preset)
+    assert code == 2 and "holds a MixtureAutoencoder" in err

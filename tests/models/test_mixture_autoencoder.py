@@ -7,6 +7,7 @@ from sklearn.datasets import load_digits
 from keras_mae.layers import MLPDecoder, MLPEncoder
 from keras_mae.metrics import clustering_accuracy
 from keras_mae.models import MixtureAutoencoder, losses
+from tests.testing import run_fenced_examples
 
 NUM_COMPONENTS = 10
 EPOCHS = 30
@@ -278,3 +279,7 @@ def test_compiling_before_building_gives_the_same_training_state():
     assert [tuple(v.shape) for v in late.optimizer.variables] == [
         tuple(v.shape) for v in early.optimizer.variables
     ]
+
+
+def test_docstring_example():
+    run_fenced_examples(MixtureAutoencoder)

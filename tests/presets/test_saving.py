@@ -150,6 +150,26 @@ def test_model_without_training_state(tmp_path):
         from_preset(str(tmp_path / "p"), load_weights=False, load_training_state=True)
 
 
+def test_inference_only_preset(tmp_path):
+    model = m.make_trained_model()
+    folder = model.save_to_preset(tmp_path / "p", include_training_state=False)
+    assert not (folder / "training_state.weights.h5").exists()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert list(metadata["files"]) == ["model.weights.h5"]
+    assert metadata["training_state"] is None
+    x = m.sample_inputs()
+    np.testing.assert_array_equal(
+        m.outputs(from_preset(str(folder)), x), m.outputs(model, x)
+    )
+    with pytest.raises(ValueError, match="saved inference-only"):
+        from_preset(str(folder), load_training_state=True)
+    # Re-saving a full preset as inference-only drops its training state.
+    model.save_to_preset(tmp_path / "full")
+    assert (tmp_path / "full" / "training_state.weights.h5").exists()
+    model.save_to_preset(tmp_path / "full", include_training_state=False)
+    assert not (tmp_path / "full" / "training_state.weights.h5").exists()
+
+
 def test_class_checks(tmp_path):
     base = m.make_model()
     base.save_to_preset(tmp_path / "base")
