@@ -7,7 +7,8 @@ script reports mean ± std over seeds, reconstruction MSE, wall time, and
 K-means on raw pixels as the floor. Run one backend per process:
 
     KERAS_BACKEND=jax python benchmarks/mnist_clustering.py \
-        --mnist ../shared/data/mnist.npz --samples /tmp/mae_samples.png
+        --mnist ../shared/data/mnist.npz --samples /tmp/mae_samples.png \
+        --frechet-extractor weights_cards/mnist-classifier
 
 `--dataset digits` runs the same protocol on scikit-learn's 1797 8x8 digits
 (no download), the data of the package's short-training test.
@@ -31,7 +32,7 @@ from sklearn.metrics import confusion_matrix
 
 from keras_mae.cli.images import save_image_grid
 from keras_mae.datasets import load_digits
-from keras_mae.metrics import clustering_scores
+from keras_mae.metrics import FrechetDistance, clustering_scores, frechet_distance
 from keras_mae.models import MixtureAutoencoder
 
 NUM_COMPONENTS = 10
@@ -46,6 +47,27 @@ def load_images(path: str | None) -> tuple[np.ndarray, np.ndarray]:
         x = np.concatenate([data["x_train"], data["x_test"]])
         y = np.concatenate([data["y_train"], data["y_test"]])
     return (x.astype("float32") / 255.0)[..., None], y
+
+
+class SampleQuality:
+    """Fréchet distance of a model's samples to the last `num` images.
+
+    With MNIST those are the 10,000 test images (train and test are stacked in
+    that order). `floor` is the distance of as many real training images: what
+    real data scores with this number of images.
+    """
+
+    def __init__(self, extractor: str, x: np.ndarray, num: int):
+        self.fd = FrechetDistance(extractor, batch_size=500)
+        self.num = min(num, len(x) // 2)
+        self.reference = self.fd.statistics(x[-self.num :])
+        self.floor = frechet_distance(
+            *self.fd.statistics(x[: self.num]), *self.reference
+        )
+
+    def __call__(self, model: MixtureAutoencoder, seed: int) -> float:
+        samples = model.sample(self.num, seed=seed)
+        return frechet_distance(*self.fd.statistics(samples), *self.reference)
 
 
 def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
@@ -74,6 +96,8 @@ def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
         ).tolist(),
         final_logs={k: float(v[-1]) for k, v in history.history.items()},
     )
+    if args.sample_quality is not None:
+        result["frechet_distance"] = args.sample_quality(model, seed)
     return model, result
 
 
@@ -131,6 +155,12 @@ def main() -> None:
         help="folder in which to save each seed's trained model as a preset "
         "(seed_N/, with its scores in metadata.json)",
     )
+    parser.add_argument(
+        "--frechet-extractor",
+        help="ImageClassifier preset (e.g. weights_cards/mnist-classifier): "
+        "report the Fréchet distance of 10,000 samples to the last 10,000 "
+        "images (the MNIST test set)",
+    )
     parser.add_argument("--skip-kmeans", action="store_true")
     parser.add_argument(
         "--kmeans-n-init", type=int, default=3, help="K-means restarts (floor)"
@@ -157,6 +187,9 @@ def main() -> None:
     x, y = load_digits() if args.dataset == "digits" else load_images(args.mnist)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
+    args.sample_quality = None
+    if args.frechet_extractor:
+        args.sample_quality = SampleQuality(args.frechet_extractor, x, 10000)
     started = time.perf_counter()
     runs = []
     for seed in args.seeds:
@@ -190,6 +223,9 @@ def main() -> None:
         "model_kwargs": args.model_kwargs,
         "compile_kwargs": args.compile_kwargs,
         "runs": runs,
+        "frechet_distance_real_images": None
+        if args.sample_quality is None
+        else args.sample_quality.floor,
         "kmeans_raw_pixels": kmeans,
         "total_seconds": time.perf_counter() - started,
     }
@@ -198,8 +234,16 @@ def main() -> None:
         f"\nMixtureAutoencoder on {args.dataset} ({len(x)} images, "
         f"{len(runs)} seeds, {args.epochs} epochs):"
     )
-    for metric in ("acc", "nmi", "ari", "reconstruction_mse", "train_seconds"):
+    metrics = ["acc", "nmi", "ari", "reconstruction_mse", "train_seconds"]
+    if args.sample_quality is not None:
+        metrics.append("frechet_distance")
+    for metric in metrics:
         print(f"  {metric:20s} {summary([run[metric] for run in runs])}")
+    if args.sample_quality is not None:
+        print(
+            f"  Fréchet distance of {args.sample_quality.num} real training "
+            f"images (the floor): {args.sample_quality.floor:.4f}"
+        )
     if kmeans is not None:
         print(
             f"  K-means raw pixels (n_init={args.kmeans_n_init}) "
