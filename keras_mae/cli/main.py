@@ -36,7 +36,10 @@ def _train(args) -> int:
             input_shape=x.shape[1:],
             seed=args.seed,
         )
-    model.compile()
+    if args.model == "mae" and args.neighbor_weight is not None:
+        model.compile(neighbor_weight=args.neighbor_weight)
+    else:
+        model.compile()
     start = time.perf_counter()
     model.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
     seconds = time.perf_counter() - start
@@ -263,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-components", type=int, default=10)
     train.add_argument("--latent-dim", type=int, default=10)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--neighbor-weight",
+        type=float,
+        default=None,
+        help="mae only: weight of the nearest-neighbour term (0 turns it off; "
+        "default: MixtureAutoencoder.compile's)",
+    )
     train.add_argument(
         "--limit", type=int, default=0, help="use only the first N samples"
     )

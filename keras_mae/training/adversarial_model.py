@@ -227,7 +227,14 @@ class AdversarialModel(PresetMixin, keras.Model):
             )
         for name, value in logs.items():
             self._loss_trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self._loss_trackers.items()}
+        # Only what this step reports: a loss term that needs extra input (such
+        # as neighbours) may be absent from one kind of step, and a tracker that
+        # was never updated would show a made-up 0.
+        return {
+            name: tracker.result()
+            for name, tracker in self._loss_trackers.items()
+            if name in logs
+        }
 
     # ------------------------------------------------------------------
     # The seed generator's state is not a layer weight; save it ourselves.

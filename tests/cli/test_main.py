@@ -61,6 +61,14 @@ def test_train_writes_a_preset_with_its_scores(trained_preset):
     assert model.num_components == 3 and model.latent_dim == 2
 
 
+def test_train_sets_the_neighbor_weight(tmp_path):
+    directory = str(tmp_path / "neighbors")
+    argv = train_argv("mae", directory, 128, "--num-components", "2")
+    assert main([*argv, "--neighbor-weight", "0.5"]) == 0
+    model = MixtureAutoencoder.from_preset(directory)
+    assert model.neighbor_weight == 0.5
+
+
 def test_evaluate_prints_scores_and_usage(trained_preset, capsys):
     code, out, _ = run(capsys, "evaluate", trained_preset, "--data", "digits")
     assert code == 0

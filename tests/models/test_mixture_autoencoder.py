@@ -1,9 +1,12 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
+from keras_mae.datasets import NeighborPairs, nearest_neighbors
 from keras_mae.layers import MLPDecoder, MLPEncoder
 from keras_mae.metrics import clustering_accuracy
 from keras_mae.models import MixtureAutoencoder, losses
@@ -203,6 +206,92 @@ def test_flattened_inputs_work():
     assert model.sample(2, component=0, seed=0).shape == (2, 64)
 
 
+def neighbor_model(**compile_kwargs):
+    keras.utils.set_random_seed(0)
+    model = MixtureAutoencoder(3, latent_dim=2, seed=0)
+    model.compile(**{"neighbor_weight": 1.0, **compile_kwargs})
+    return model
+
+
+def test_neighbor_term_is_found_trained_and_logged_from_arrays():
+    x, _ = digits()
+    x = x[:320]
+    model = neighbor_model()
+    history = model.fit(
+        x, batch_size=64, epochs=2, validation_split=0.2, verbose=0
+    ).history
+    for name in ("neighbor", "val_neighbor", "loss", "val_loss"):
+        assert len(history[name]) == 2 and np.all(np.isfinite(history[name])), name
+    # `evaluate` pairs each sample with one fixed neighbour among its 5
+    # nearest in the evaluated array, and reports -mean log sum_k p q.
+    logs = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    pairs = NeighborPairs(
+        x, nearest_neighbors(x, 5), 64, shuffle=False, resample=False, seed=0
+    )
+    p = model.predict_proba(x)
+    q = model.predict_proba(np.concatenate([pairs[b]["neighbor"] for b in range(5)]))
+    expected = -np.mean(np.log(np.maximum(np.sum(p * q, axis=1), 1e-7)))
+    assert logs["neighbor"] == pytest.approx(expected, rel=1e-4)
+    # The same neighbours again (the other terms draw fresh noise).
+    again = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    assert again["neighbor"] == logs["neighbor"]
+
+
+def test_neighbor_term_pulls_neighbors_into_one_component():
+    # The term alone (no reconstruction to fight it, balanced by the batch
+    # entropy) must raise how often near neighbours share a component.
+    x, _ = digits()
+    x = x[:512]
+    nearest = nearest_neighbors(x, 1)[:, 0]
+
+    def agreement(model):
+        clusters = model.predict_clusters(x)
+        return np.mean(clusters == clusters[nearest])
+
+    model = neighbor_model(neighbor_weight=0.0)
+    model.fit(x, batch_size=128, epochs=1, verbose=0)
+    before = agreement(model)
+    model.compile(neighbor_weight=5.0, batch_entropy_weight=10.0)
+    model.fit(x, batch_size=128, epochs=15, verbose=0)
+    assert agreement(model) > max(before, 0.7), (before, agreement(model))
+
+
+def test_neighbor_pairs_and_other_inputs():
+    x, _ = digits()
+    x = x[:256]
+    model = neighbor_model()
+    pairs = NeighborPairs(x, nearest_neighbors(x, 3), batch_size=64, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = model.fit(pairs, validation_data=(x[:64], None), verbose=0)
+    assert np.isfinite(history.history["neighbor"][0])
+    assert np.isfinite(history.history["val_neighbor"][0])
+
+    def batches():
+        for start in range(0, len(x), 64):
+            yield (x[start : start + 64],)
+
+    with pytest.warns(UserWarning, match="cannot find neighbours"):
+        history = model.fit(batches(), steps_per_epoch=4, verbose=0)
+    assert "neighbor" not in history.history
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="keys 'x' and 'neighbor'.*received keys"):
+        bad = ({"x": x[:8], "other": x[:8]},)
+        model.fit((b for b in [bad]), steps_per_epoch=1, verbose=0)
+
+
+def test_neighbor_settings_survive_saving(tmp_path):
+    x, _ = digits()
+    model = neighbor_model(num_neighbors=3)
+    model.fit(x[:128], batch_size=64, verbose=0)
+    path = str(tmp_path / "neighbors.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert (loaded.neighbor_weight, loaded.num_neighbors) == (1.0, 3)
+    history = loaded.fit(x[:128], batch_size=64, verbose=0).history
+    assert np.isfinite(history["neighbor"][0])
+
+
 @pytest.fixture(scope="module")
 def small_model():
     model = MixtureAutoencoder(3, latent_dim=2, input_shape=(8, 8, 1), seed=0)
@@ -240,6 +329,27 @@ def test_bad_arguments_name_what_was_expected(kwargs, message):
     arguments = {"num_components": 3, "latent_dim": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         MixtureAutoencoder(**arguments)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"neighbor_weight": -1.0}, "`neighbor_weight` to be a number >= 0"),
+        ({"num_neighbors": 0}, "`num_neighbors` to be an integer >= 1; received 0"),
+        ({"consistency_weight": "high"}, "`consistency_weight` to be a number"),
+    ],
+)
+def test_bad_compile_arguments_name_what_was_expected(kwargs, message):
+    model = MixtureAutoencoder(3, latent_dim=2)
+    with pytest.raises(ValueError, match=message):
+        model.compile(**kwargs)
+    assert not model.compiled
+
+
+def test_bad_validation_split_with_neighbors():
+    x, _ = digits()
+    with pytest.raises(ValueError, match=r"`validation_split` in \[0, 1\); received"):
+        neighbor_model().fit(x[:64], validation_split=1.5, verbose=0)
 
 
 def test_bad_decode_and_sample_arguments(small_model):
