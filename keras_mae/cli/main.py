@@ -19,6 +19,10 @@ def _train(args) -> int:
 
     from keras_mae import models
 
+    if args.model != "mae" and args.neighbor_weight is not None:
+        raise ValueError(
+            f"--neighbor-weight applies to `train mae`; received `train {args.model}`."
+        )
     if args.model == "classifier":
         return _train_classifier(args)
     x, y = load_data(args.data)

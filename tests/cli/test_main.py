@@ -61,12 +61,16 @@ def test_train_writes_a_preset_with_its_scores(trained_preset):
     assert model.num_components == 3 and model.latent_dim == 2
 
 
-def test_train_sets_the_neighbor_weight(tmp_path):
+def test_train_sets_the_neighbor_weight(tmp_path, capsys):
     directory = str(tmp_path / "neighbors")
     argv = train_argv("mae", directory, 128, "--num-components", "2")
     assert main([*argv, "--neighbor-weight", "0.5"]) == 0
     model = MixtureAutoencoder.from_preset(directory)
     assert model.neighbor_weight == 0.5
+    code, _, err = run(
+        capsys, *train_argv("gan", directory, 64), "--neighbor-weight", "1"
+    )
+    assert code == 2 and "--neighbor-weight applies to `train mae`" in err
 
 
 def test_evaluate_prints_scores_and_usage(trained_preset, capsys):
