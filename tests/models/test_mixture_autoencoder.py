@@ -237,22 +237,21 @@ def test_neighbor_term_is_found_trained_and_logged_from_arrays():
 
 
 def test_neighbor_term_pulls_neighbors_into_one_component():
-    # The term alone (no reconstruction to fight it, balanced by the batch
-    # entropy) must raise how often near neighbours share a component.
+    # Same start, same training, with and without a strong neighbour term:
+    # with it, nearest neighbours share a component more often. Measured on
+    # the three backends: 0.96 with it against 0.85 to 0.89 without.
     x, _ = digits()
     x = x[:512]
     nearest = nearest_neighbors(x, 1)[:, 0]
 
-    def agreement(model):
+    def agreement(weight):
+        model = neighbor_model(neighbor_weight=weight, batch_entropy_weight=10.0)
+        model.fit(x, batch_size=128, epochs=15, verbose=0)
         clusters = model.predict_clusters(x)
         return np.mean(clusters == clusters[nearest])
 
-    model = neighbor_model(neighbor_weight=0.0)
-    model.fit(x, batch_size=128, epochs=1, verbose=0)
-    before = agreement(model)
-    model.compile(neighbor_weight=5.0, batch_entropy_weight=10.0)
-    model.fit(x, batch_size=128, epochs=15, verbose=0)
-    assert agreement(model) > max(before, 0.7), (before, agreement(model))
+    without, with_term = agreement(0.0), agreement(5.0)
+    assert with_term > without + 0.03, (without, with_term)
 
 
 def test_neighbor_pairs_and_other_inputs():
