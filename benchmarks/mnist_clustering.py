@@ -4,7 +4,9 @@ Labels are used only to score the final clustering, never for training or
 model selection. Every seed trains a fresh model with the package defaults
 (`MixtureAutoencoder(10, latent_dim)`, `compile()`) and the same epochs; the
 script reports mean ± std over seeds, reconstruction MSE, wall time, and
-K-means on raw pixels as the floor. Run one backend per process:
+K-means on raw pixels as the floor. With `--restarts R` each result is the
+best of R models by final training loss (`best_of_restarts`; labels score
+every restart but choose none). Run one backend per process:
 
     KERAS_BACKEND=jax python benchmarks/mnist_clustering.py \
         --mnist ../shared/data/mnist.npz --samples /tmp/mae_samples.png \
@@ -34,6 +36,7 @@ from keras_mae.cli.images import save_image_grid
 from keras_mae.datasets import load_digits
 from keras_mae.metrics import FrechetDistance, clustering_scores, frechet_distance
 from keras_mae.models import MixtureAutoencoder
+from keras_mae.training import best_of_restarts
 
 NUM_COMPONENTS = 10
 
@@ -70,23 +73,19 @@ class SampleQuality:
         return frechet_distance(*self.fd.statistics(samples), *self.reference)
 
 
-def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
-    keras.utils.set_random_seed(seed)
+def build_model(seed: int, args) -> MixtureAutoencoder:
     model = MixtureAutoencoder(
         NUM_COMPONENTS, latent_dim=args.latent_dim, seed=seed, **args.model_kwargs
     )
     model.compile(**args.compile_kwargs)
-    start = time.perf_counter()
-    history = model.fit(
-        x, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose
-    )
-    train_seconds = time.perf_counter() - start
+    return model
+
+
+def score(model: MixtureAutoencoder, x, y, history) -> dict:
     clusters = model.predict_clusters(x)
     result = clustering_scores(y, clusters)
     result.update(
-        seed=seed,
-        train_seconds=train_seconds,
-        seconds_per_epoch=train_seconds / args.epochs,
+        final_loss=float(history.history["loss"][-1]),
         reconstruction_mse=float(np.mean(model.anomaly_score(x))),
         cluster_sizes=np.bincount(clusters, minlength=NUM_COMPONENTS).tolist(),
         # Rows: true digits 0-9; columns: components 0-9 (unused ones too).
@@ -94,11 +93,60 @@ def train_and_score(x, y, seed: int, args) -> tuple[MixtureAutoencoder, dict]:
         contingency=confusion_matrix(
             y, clusters, labels=np.arange(NUM_COMPONENTS)
         ).tolist(),
+        # The smallest epoch-mean share of any component over the whole run:
+        # how close training came to a dead component.
+        min_component_usage=min(
+            float(np.min(v)) for k, v in history.history.items() if "usage_" in k
+        ),
         final_logs={k: float(v[-1]) for k, v in history.history.items()},
     )
+    return result
+
+
+def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
+    """Trains `args.restarts` models (seeds `group * restarts + r`) and keeps
+    the one with the lowest final training loss (`best_of_restarts`): labels
+    score every restart but never choose."""
+    scored = {}
+    clock = [time.perf_counter()]
+
+    def on_restart(model, seed, history):
+        seconds = time.perf_counter() - clock[0]
+        scored[seed] = {**score(model, x, y, history), "train_seconds": seconds}
+        print(
+            f"restart seed {seed}: final loss {scored[seed]['final_loss']:.4f}, "
+            f"acc {scored[seed]['acc']:.4f}, {seconds:.0f} s"
+        )
+        clock[0] = time.perf_counter()
+
+    best = best_of_restarts(
+        lambda seed: build_model(seed, args),
+        x,
+        restarts=args.restarts,
+        seed=group * args.restarts,
+        on_restart=on_restart,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        verbose=args.verbose,
+    )
+    result = dict(scored[best.seed])
+    train_seconds = sum(run["train_seconds"] for run in scored.values())
+    result.update(
+        seed=best.seed,
+        train_seconds=train_seconds,
+        seconds_per_epoch=train_seconds / (args.epochs * args.restarts),
+        restarts=[
+            {
+                "seed": seed,
+                **{k: run[k] for k in ("final_loss", "acc", "nmi", "ari")},
+                "train_seconds": run["train_seconds"],
+            }
+            for seed, run in scored.items()
+        ],
+    )
     if args.sample_quality is not None:
-        result["frechet_distance"] = args.sample_quality(model, seed)
-    return model, result
+        result["frechet_distance"] = args.sample_quality(best.model, best.seed)
+    return best.model, result
 
 
 def save_sample_grid(model: MixtureAutoencoder, path: str, per_component: int = 10):
@@ -144,7 +192,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("mnist", "digits"), default="mnist")
     parser.add_argument("--mnist", help="mnist.npz (default: $KERAS_MAE_MNIST)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="one result per entry; with --restarts R, entry g trains seeds "
+        "g*R to g*R+R-1",
+    )
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=1,
+        help="models per result; the lowest final training loss is kept "
+        "(keras_mae.training.best_of_restarts)",
+    )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--latent-dim", type=int, default=10)
@@ -183,6 +245,8 @@ def main() -> None:
         help="JSON of compile() arguments to change (for exploring)",
     )
     args = parser.parse_args()
+    if args.restarts < 1:
+        parser.error(f"--restarts must be at least 1; received {args.restarts}")
 
     x, y = load_digits() if args.dataset == "digits" else load_images(args.mnist)
     if args.limit:
@@ -192,12 +256,13 @@ def main() -> None:
         args.sample_quality = SampleQuality(args.frechet_extractor, x, 10000)
     started = time.perf_counter()
     runs = []
-    for seed in args.seeds:
-        model, result = train_and_score(x, y, seed, args)
+    for group in args.seeds:
+        model, result = train_and_score(x, y, group, args)
+        seed = result["seed"]
         runs.append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "final_logs"}))
         sys.stdout.flush()
-        if args.samples and seed == args.seeds[0]:
+        if args.samples and group == args.seeds[0]:
             save_sample_grid(model, args.samples)
         if args.save_presets:
             scores = {k: result[k] for k in ("acc", "nmi", "ari", "reconstruction_mse")}
@@ -220,6 +285,7 @@ def main() -> None:
         "dataset": args.dataset,
         "images": len(x),
         "epochs": args.epochs,
+        "restarts": args.restarts,
         "model_kwargs": args.model_kwargs,
         "compile_kwargs": args.compile_kwargs,
         "runs": runs,
@@ -232,7 +298,8 @@ def main() -> None:
     print("\n" + json.dumps(report, indent=1))
     print(
         f"\nMixtureAutoencoder on {args.dataset} ({len(x)} images, "
-        f"{len(runs)} seeds, {args.epochs} epochs):"
+        f"{len(runs)} seeds, {args.epochs} epochs, best of {args.restarts} "
+        "by final loss):"
     )
     metrics = ["acc", "nmi", "ari", "reconstruction_mse", "train_seconds"]
     if args.sample_quality is not None:

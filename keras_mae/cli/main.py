@@ -18,34 +18,54 @@ def _train(args) -> int:
     import keras
 
     from keras_mae import models
+    from keras_mae.training import best_of_restarts
 
-    if args.model != "mae" and args.neighbor_weight is not None:
-        raise ValueError(
-            f"--neighbor-weight applies to `train mae`; received `train {args.model}`."
-        )
+    for flag, value, unset in (
+        ("--neighbor-weight", args.neighbor_weight, None),
+        ("--restarts", args.restarts, 1),
+    ):
+        if args.model != "mae" and value != unset:
+            raise ValueError(
+                f"{flag} applies to `train mae`; received `train {args.model}`."
+            )
+    if args.restarts < 1:
+        raise ValueError(f"--restarts must be at least 1; received {args.restarts}.")
     if args.model == "classifier":
         return _train_classifier(args)
     x, y = load_data(args.data)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
-    keras.utils.set_random_seed(args.seed)
-    if args.model == "gan":
-        model = models.GAN(
-            latent_dim=args.latent_dim, data_shape=x.shape[1:], seed=args.seed
-        )
-    else:
+
+    def build(seed):
+        if args.model == "gan":
+            model = models.GAN(
+                latent_dim=args.latent_dim, data_shape=x.shape[1:], seed=seed
+            )
+            model.compile()
+            return model
         model = models.MixtureAutoencoder(
             num_components=args.num_components,
             latent_dim=args.latent_dim,
             input_shape=x.shape[1:],
-            seed=args.seed,
+            seed=seed,
         )
-    if args.model == "mae" and args.neighbor_weight is not None:
-        model.compile(neighbor_weight=args.neighbor_weight)
-    else:
-        model.compile()
+        if args.neighbor_weight is not None:
+            model.compile(neighbor_weight=args.neighbor_weight)
+        else:
+            model.compile()
+        return model
+
+    fit = {"batch_size": args.batch_size, "epochs": args.epochs}
     start = time.perf_counter()
-    model.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
+    if args.restarts == 1:
+        keras.utils.set_random_seed(args.seed)
+        model = build(args.seed)
+        model.fit(x, verbose=args.verbose, **fit)
+    else:
+        best = best_of_restarts(
+            build, x, args.restarts, args.seed, verbose=args.verbose, **fit
+        )
+        model = best.model
     seconds = time.perf_counter() - start
     result = {
         "model": type(model).__name__,
@@ -54,6 +74,9 @@ def _train(args) -> int:
         "backend": keras.backend.backend(),
         "train_seconds": round(seconds, 1),
     }
+    if args.restarts > 1:
+        result["seed"] = best.seed
+        result["final_loss_by_seed"] = best.scores
     if args.model == "mae":
         result.update(_cluster_report(model, x, y))
     model.save_to_preset(
@@ -276,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="mae only: weight of the nearest-neighbour term (0 turns it off; "
         "default: MixtureAutoencoder.compile's)",
+    )
+    train.add_argument(
+        "--restarts",
+        type=int,
+        default=1,
+        help="mae only: train this many models (seeds SEED, SEED+1, ...) and "
+        "keep the one with the lowest final training loss",
     )
     train.add_argument(
         "--limit", type=int, default=0, help="use only the first N samples"

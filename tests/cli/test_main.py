@@ -73,6 +73,25 @@ def test_train_sets_the_neighbor_weight(tmp_path, capsys):
     assert code == 2 and "--neighbor-weight applies to `train mae`" in err
 
 
+def test_train_restarts_keeps_the_lowest_final_loss(tmp_path, capsys):
+    directory = str(tmp_path / "restarts")
+    argv = train_argv("mae", directory, 128, "--num-components", "2")
+    code, out, _ = run(capsys, *argv, "--restarts", "2", "--seed", "3")
+    assert code == 0
+    report = json.loads(out)
+    losses = {int(seed): loss for seed, loss in report["final_loss_by_seed"].items()}
+    assert sorted(losses) == [3, 4]
+    assert report["seed"] == min(losses, key=losses.get)
+    assert MixtureAutoencoder.from_preset(directory).seed == report["seed"]
+    for model, restarts, message in (
+        ("gan", "2", "--restarts applies to `train mae`"),
+        ("mae", "0", "--restarts must be at least 1"),
+    ):
+        argv = train_argv(model, directory, 64, "--restarts", restarts)
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and message in err
+
+
 def test_evaluate_prints_scores_and_usage(trained_preset, capsys):
     code, out, _ = run(capsys, "evaluate", trained_preset, "--data", "digits")
     assert code == 0

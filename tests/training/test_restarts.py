@@ -1,0 +1,131 @@
+"""best_of_restarts keeps the restart with the lowest final loss."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mae.models import MixtureAutoencoder
+from keras_mae.training import RestartResult, best_of_restarts
+
+
+def _build_mae(seed):
+    model = MixtureAutoencoder(
+        4, latent_dim=2, hidden_units=(16,), output_activation=None, seed=seed
+    )
+    model.compile()
+    return model
+
+
+def test_keeps_the_lowest_final_loss_and_reports_every_restart(toy_mixture):
+    trained = {}
+
+    def record(model, seed, history):
+        trained[seed] = (model, history.history["loss"][-1])
+
+    result = best_of_restarts(
+        _build_mae,
+        toy_mixture,
+        restarts=3,
+        seed=5,
+        on_restart=record,
+        epochs=2,
+        batch_size=256,
+        verbose=0,
+    )
+    assert isinstance(result, RestartResult)
+    assert sorted(result.scores) == sorted(trained) == [5, 6, 7]
+    for seed, (_, loss) in trained.items():
+        assert result.scores[seed] == pytest.approx(float(loss))
+    best_seed = min(result.scores, key=result.scores.get)
+    assert result.seed == best_seed
+    assert result.model is trained[best_seed][0]
+    assert result.history.history["loss"][-1] == pytest.approx(result.scores[best_seed])
+    # Different seeds are different starts, so the losses differ.
+    assert len(set(result.scores.values())) == 3
+    assert result.model.predict_clusters(toy_mixture).shape == (len(toy_mixture),)
+
+
+def test_a_restart_is_repeatable_from_its_seed(toy_mixture):
+    fit = {"epochs": 1, "batch_size": 256, "verbose": 0}
+    first = best_of_restarts(_build_mae, toy_mixture, restarts=2, seed=0, **fit)
+    again = best_of_restarts(_build_mae, toy_mixture, restarts=1, seed=1, **fit)
+    assert again.scores[1] == pytest.approx(first.scores[1], rel=1e-4)
+
+
+def _regression(seed, poisoned=()):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+
+    def loss(y_true, y_pred):
+        error = keras.ops.mean(keras.ops.square(y_true - y_pred))
+        return error * math.nan if seed in poisoned else error
+
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    return model
+
+
+def _linear_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype("float32")
+    return x, x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+
+
+def test_non_finite_restarts_are_never_chosen():
+    x, y = _linear_data()
+    result = best_of_restarts(
+        lambda seed: _regression(seed, poisoned={0, 2}),
+        x,
+        y=y,
+        restarts=3,
+        epochs=1,
+        verbose=0,
+    )
+    assert result.seed == 1
+    assert math.isnan(result.scores[0]) and math.isnan(result.scores[2])
+    with pytest.raises(RuntimeError, match="no restart ended with a finite 'loss'"):
+        best_of_restarts(
+            lambda seed: _regression(seed, poisoned={0, 1}),
+            x,
+            y=y,
+            restarts=2,
+            epochs=1,
+            verbose=0,
+        )
+
+
+def test_monitors_validation_loss_when_asked():
+    x, y = _linear_data()
+    result = best_of_restarts(
+        _regression,
+        x,
+        y=y,
+        restarts=2,
+        monitor="val_loss",
+        validation_split=0.25,
+        epochs=1,
+        verbose=0,
+    )
+    assert result.scores[result.seed] == pytest.approx(
+        result.history.history["val_loss"][-1]
+    )
+
+
+def test_bad_arguments_give_clear_errors():
+    x, y = _linear_data()
+    with pytest.raises(ValueError, match="`restarts` to be an integer >= 1"):
+        best_of_restarts(_regression, x, y=y, restarts=0)
+    with pytest.raises(TypeError, match="`build_model` to be a callable"):
+        best_of_restarts("model", x, y=y)
+    with pytest.raises(TypeError, match="to return a keras.Model; received int"):
+        best_of_restarts(lambda seed: 3, x, y=y)
+    with pytest.raises(ValueError, match="compiled model"):
+        best_of_restarts(
+            lambda seed: keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]),
+            x,
+            y=y,
+        )
+    with pytest.raises(ValueError, match=r"logged only \['loss'\]"):
+        best_of_restarts(
+            _regression, x, y=y, monitor="val_loss", restarts=1, epochs=1, verbose=0
+        )
