@@ -55,6 +55,9 @@ class _TensorFlowBackend(_StatefulSteps):
 
         self._tf = tf
 
+    def on_accelerator(self) -> bool:
+        return bool(self._tf.config.list_logical_devices("GPU"))
+
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
@@ -76,6 +79,10 @@ class _TorchBackend(_StatefulSteps):
         import torch
 
         self._torch = torch
+
+    def on_accelerator(self) -> bool:
+        # Keras puts tensors on CUDA or MPS when there is one.
+        return keras.ops.zeros(()).device.type != "cpu"
 
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         own = {id(v) for v in player.variables}
@@ -150,6 +157,9 @@ class _JaxBackend:
         # it, `GAN.fit` went from 0.92x to 0.96x of a hand-written loop on the
         # 2-core machine of docs/benchmarks.md.
         model.train_function = model._make_function(self._jax.jit(model.train_step))
+
+    def on_accelerator(self) -> bool:
+        return self._jax.default_backend() != "cpu"
 
     def _recompile_without_donation(self, model) -> bool:
         return (
@@ -265,6 +275,11 @@ def update_player(model, player: Player, x) -> dict[str, Any]:
     Must be called from within a training step. Returns the player's logs.
     """
     return _IMPL.update_player(model, player, x)
+
+
+def on_accelerator() -> bool:
+    """Whether `keras.ops` compute on an accelerator (a GPU) rather than the CPU."""
+    return _IMPL.on_accelerator()
 
 
 def input_gradients(fn: Callable, inputs):

@@ -10,18 +10,38 @@ def random_images(n=60, seed=0):
     return np.random.default_rng(seed).uniform(size=(n, 4, 4, 1)).astype("float32")
 
 
-def test_nearest_neighbors_match_a_brute_force_search():
+SEARCHES = {
+    "public": nearest_neighbors,  # scikit-learn here; keras.ops on a GPU
+    "cpu": neighbors_module._search_on_cpu,
+    "device": neighbors_module._search_on_device,
+}
+
+
+@pytest.fixture(params=sorted(SEARCHES))
+def search(request):
+    return lambda x, k: SEARCHES[request.param](x.reshape(len(x), -1), k)
+
+
+def test_nearest_neighbors_match_a_brute_force_search(search):
     x = random_images()
     flat = x.reshape(len(x), -1)
     distances = np.sum((flat[:, None] - flat[None]) ** 2, axis=-1)
     np.fill_diagonal(distances, np.inf)
     expected = np.argsort(distances, axis=1)[:, :3]
-    np.testing.assert_array_equal(nearest_neighbors(x, 3), expected)
+    np.testing.assert_array_equal(search(x, 3), expected)
 
 
-def test_a_sample_is_not_its_own_neighbor_even_with_copies():
+def test_the_device_search_in_small_blocks_agrees(monkeypatch):
+    x = random_images(97, seed=3).reshape(97, -1)
+    whole = neighbors_module._search_on_device(x, 4)
+    monkeypatch.setattr(neighbors_module, "_BLOCK_ELEMENTS", 97 * 10)  # 10 rows
+    np.testing.assert_array_equal(neighbors_module._search_on_device(x, 4), whole)
+    np.testing.assert_array_equal(neighbors_module._search_on_cpu(x, 4), whole)
+
+
+def test_a_sample_is_not_its_own_neighbor_even_with_copies(search):
     x = np.concatenate([random_images(20), random_images(20)])  # every image twice
-    neighbors = nearest_neighbors(x, 1)[:, 0]
+    neighbors = search(x, 1)[:, 0]
     assert np.all(neighbors != np.arange(40))
     np.testing.assert_array_equal(neighbors, np.r_[np.arange(20, 40), np.arange(20)])
 

@@ -8,6 +8,7 @@ import pytest
 
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import RestartResult, best_of_restarts
+from tests.testing import run_fenced_examples
 
 
 def _build_mae(seed):
@@ -129,3 +130,7 @@ def test_bad_arguments_give_clear_errors():
         best_of_restarts(
             _regression, x, y=y, monitor="val_loss", restarts=1, epochs=1, verbose=0
         )
+
+
+def test_docstring_example():
+    run_fenced_examples(best_of_restarts)
