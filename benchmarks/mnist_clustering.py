@@ -98,6 +98,7 @@ def score(model: MixtureAutoencoder, x, y, history) -> dict:
         min_component_usage=min(
             float(np.min(v)) for k, v in history.history.items() if "usage_" in k
         ),
+        reseeded=int(sum(history.history.get("reseeded", []))),
         final_logs={k: float(v[-1]) for k, v in history.history.items()},
     )
     return result

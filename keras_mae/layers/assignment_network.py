@@ -130,6 +130,21 @@ class AssignmentNetwork(keras.layers.Layer):
             return probabilities, logits
         return probabilities
 
+    def copy_component(self, source: int, target: int) -> None:
+        """Gives component `target` the logit weights and bias of `source`.
+
+        Both then get the same logit: a start from which re-seeding trains
+        the network to split `source`'s samples between the two.
+
+        Args:
+            source: The component to copy.
+            target: The component to overwrite.
+        """
+        for variable in (self._output.kernel, self._output.bias):
+            values = keras.ops.convert_to_numpy(variable).copy()
+            values[..., target] = values[..., source]
+            variable.assign(values)
+
     def compute_output_shape(self, input_shape) -> tuple:
         return (self._stacked_shape(input_shape)[0], self.num_components)
 

@@ -94,6 +94,18 @@ class ParallelDense(keras.layers.Layer):
             outputs = keras.ops.einsum("bki,kio->bko", inputs, kernel)
         return self._activation(outputs + bias)
 
+    def copy_component(self, source: int, target: int) -> None:
+        """Overwrites component `target`'s weights with those of `source`.
+
+        Args:
+            source: The component to copy.
+            target: The component to overwrite.
+        """
+        for variable in (self.kernel, self.bias):
+            values = keras.ops.convert_to_numpy(variable).copy()
+            values[target] = values[source]
+            variable.assign(values)
+
     def compute_output_shape(self, input_shape) -> tuple:
         self._features(input_shape)
         return (tuple(input_shape)[0], self.num_components, self.units)

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+from sklearn.cluster import KMeans
 
 from keras_mae.datasets.neighbors import NeighborPairs, nearest_neighbors
 from keras_mae.layers import (
@@ -20,6 +21,7 @@ from keras_mae.layers import (
 )
 from keras_mae.models import losses
 from keras_mae.training import AdversarialModel, Player
+from keras_mae.training.callbacks import ReseedDeadComponents
 
 ADVERSARIAL_MODES = (None, "latent", "data", "both")
 # Random similarity transforms for the consistency term on images: small
@@ -132,10 +134,13 @@ class MixtureAutoencoder(AdversarialModel):
     - `"data"`: a discriminator tells real inputs from decoded prior samples;
     - `"both"`, or `None` for plain MIXAE.
 
-    Dead components are guarded against twice: the batch-entropy term keeps
-    the average assignment balanced, and every autoencoder reconstructs every
-    sample with at least `component_floor / K` of the weight, so no component
-    stops learning. `fit`/`evaluate` log `loss`, `reconstruction`,
+    Dead components are guarded against three times: the batch-entropy term
+    keeps the average assignment balanced, every autoencoder reconstructs
+    every sample with at least `component_floor / K` of the weight, so no
+    component stops learning, and `fit` on an array re-seeds a component
+    that ends 3 epochs in a row (nearly) empty with one half of the busiest
+    (`reseed_component`, `compile(reseed_threshold=...)`). `fit`/`evaluate`
+    log `loss`, `reconstruction`,
     `sample_entropy`, `batch_entropy`, `consistency` (images), `neighbor`
     (with the neighbour term), `adversarial` and `d_loss` (with a
     discriminator) and `usage_k`, the share of samples assigned to component k.
@@ -357,6 +362,7 @@ class MixtureAutoencoder(AdversarialModel):
         consistency_weight: float = 1.0,
         neighbor_weight: float = 1.0,
         num_neighbors: int = 5,
+        reseed_threshold: float = 0.2,
         **kwargs,
     ):
         """Configures training; every argument has a default that works on MNIST.
@@ -399,6 +405,12 @@ class MixtureAutoencoder(AdversarialModel):
                 much more than 10^5 samples set 0 (off), or feed
                 `NeighborPairs` built from your own (approximate) neighbours.
             num_neighbors: How many nearest neighbours to draw from.
+            reseed_threshold: When `fit` gets an array, a component that ends
+                3 epochs in a row with less than this share of a fair `1 / K`
+                of the samples is re-seeded: the busiest component is split
+                in two and one half given to it (`ReseedDeadComponents`,
+                added unless `callbacks` holds one; pass your own for a
+                dataset). 0 turns it off.
             **kwargs: `steps_per_execution`, `jit_compile`, `run_eagerly`.
         """
         losses.check_adversarial_loss(adversarial_loss)
@@ -426,6 +438,16 @@ class MixtureAutoencoder(AdversarialModel):
                 f"received {component_floor!r}."
             )
         num_neighbors = _check_int("num_neighbors", num_neighbors, 1)
+        if (
+            not isinstance(reseed_threshold, (int, float))
+            or isinstance(reseed_threshold, bool)
+            or not 0.0 <= reseed_threshold < 1.0
+        ):
+            raise ValueError(
+                f"{_NAME} expects `reseed_threshold` in [0, 1); "
+                f"received {reseed_threshold!r}."
+            )
+        self.reseed_threshold = float(reseed_threshold)
         self.reconstruction_loss = reconstruction_loss
         self.sample_entropy_weight = float(sample_entropy_weight)
         self.batch_entropy_weight = float(batch_entropy_weight)
@@ -451,6 +473,7 @@ class MixtureAutoencoder(AdversarialModel):
             "adversarial_loss": adversarial_loss,
             "component_floor": self.component_floor,
             "num_neighbors": self.num_neighbors,
+            "reseed_threshold": self.reseed_threshold,
             **kwargs,
         }
         self._compile_players(optimizers, self._log_names(), config, **kwargs)
@@ -758,6 +781,7 @@ class MixtureAutoencoder(AdversarialModel):
                 )
         if hasattr(x, "shape"):
             x = self._validated(x)
+            kwargs = self._with_reseeding(x, kwargs)
             if self._uses_neighbors():
                 x, kwargs = self._neighbor_pairs_for_fit(x, kwargs)
                 y = None
@@ -773,6 +797,20 @@ class MixtureAutoencoder(AdversarialModel):
         if self._uses_neighbors():
             kwargs = self._neighbor_pairs_for_validation(kwargs)
         return super().fit(x, y, **kwargs)
+
+    def _with_reseeding(self, x: np.ndarray, kwargs: dict) -> dict:
+        """`fit` arguments with a `ReseedDeadComponents` on `x` added."""
+        callbacks = list(kwargs.get("callbacks") or [])
+        threshold = getattr(self, "reseed_threshold", 0.0)
+        if not threshold or any(
+            isinstance(callback, ReseedDeadComponents) for callback in callbacks
+        ):
+            return kwargs
+        verbose = int(kwargs.get("verbose", "auto") != 0)
+        callbacks.append(
+            ReseedDeadComponents(x, threshold, seed=self.seed, verbose=verbose)
+        )
+        return {**kwargs, "callbacks": callbacks}
 
     def evaluate(self, x=None, y=None, **kwargs):
         if hasattr(x, "shape"):
@@ -833,6 +871,118 @@ class MixtureAutoencoder(AdversarialModel):
             self._validated(validation), batch_size
         )
         return kwargs
+
+    # ------------------------------------------------------------------
+    # Dead components.
+    def _parallel_layers(self) -> list[ParallelDense]:
+        """The ParallelDense layers of a single-layer encoder and decoder.
+
+        Raises a ValueError for any other layer with weights there: those
+        hold weights shared by all components, which cannot be copied.
+        """
+        parallel = []
+
+        def collect(layer):
+            if isinstance(layer, ParallelDense):
+                parallel.append(layer)
+            elif hasattr(layer, "layers"):
+                for inner in layer.layers:
+                    collect(inner)
+            elif layer.weights:
+                raise ValueError(
+                    f"{_NAME} can re-seed a component of ParallelDense stacks "
+                    "(the default networks) or of lists of K layers; the layer "
+                    f"{layer.name!r} ({type(layer).__name__}) holds weights "
+                    "shared by all components."
+                )
+
+        for part in (self.encoder, self.decoder):
+            if not isinstance(part, list):
+                collect(part)
+        return parallel
+
+    def _copy_autoencoder(self, source: int, target: int) -> None:
+        """Gives component `target` the encoder and decoder of `source`."""
+        for layer in self._parallel_layers():
+            layer.copy_component(source, target)
+        for part in (self.encoder, self.decoder):
+            if isinstance(part, list):
+                part[target].set_weights(part[source].get_weights())
+
+    def reseed_component(
+        self,
+        target: int,
+        source: int,
+        x,
+        steps: int = 200,
+        batch_size: int = 256,
+        seed: int | None = None,
+    ) -> int:
+        """Replaces component `target` by half of component `source`.
+
+        The cure for a dead component (one no sample is assigned to): the
+        samples of `x` assigned to `source` are split in two by 2-means on
+        their `source` codes; `target` gets a copy of `source`'s encoder and
+        decoder, and the assignment network is trained for `epochs` on `x` to
+        keep every sample's component except one half of `source`'s, which
+        moves to `target`. Training then lets the two autoencoders part.
+        `ReseedDeadComponents` calls it during `fit`.
+
+        Args:
+            target: The component to replace (usually a dead one).
+            source: The component to split (usually the busiest).
+            x: Samples to split and to train the assignment network on.
+            steps: Steps of assignment training (whole epochs over `x`, at
+                least this many steps).
+            batch_size: Its batch size.
+            seed: Seed of the 2-means split.
+
+        Returns:
+            How many samples of `x` `target` now holds.
+        """
+        for argument, value in (("target", target), ("source", source)):
+            if (
+                not isinstance(value, (int, np.integer))
+                or isinstance(value, bool)
+                or not 0 <= value < self.num_components
+            ):
+                raise ValueError(
+                    f"{_NAME}.reseed_component expects `{argument}` to be an "
+                    f"integer in [0, {self.num_components}); received {value!r}."
+                )
+        if target == source:
+            raise ValueError(
+                f"{_NAME}.reseed_component expects two different components; "
+                f"received {target} twice."
+            )
+        x = self._validated(x)
+        self._parallel_layers()  # fails early for weights it cannot copy
+        codes, probabilities = self.encode(x, batch_size)
+        labels = np.argmax(probabilities, axis=-1)
+        members = np.flatnonzero(labels == source)
+        if len(members) < 2:
+            raise ValueError(
+                f"{_NAME}.reseed_component needs at least 2 samples of `x` in "
+                f"component {source} to split; it holds {len(members)}."
+            )
+        halves = KMeans(2, n_init=3, random_state=seed).fit_predict(
+            codes[members, int(source)]
+        )
+        labels[members[halves == 1]] = target
+        self._copy_autoencoder(int(source), int(target))
+        if hasattr(self.assignment, "copy_component"):
+            self.assignment.copy_component(int(source), int(target))
+        codes, _ = self.encode(x, batch_size)
+        inputs = keras.Input(codes.shape[1:])
+        trainer = keras.Model(inputs, self.assignment(inputs))
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+        )
+        steps_per_epoch = math.ceil(len(x) / batch_size)
+        epochs = max(1, math.ceil(_check_int("steps", steps, 1) / steps_per_epoch))
+        trainer.fit(codes, labels, batch_size=batch_size, epochs=epochs, verbose=0)
+        return int(np.sum(self.predict_clusters(x, batch_size) == target))
 
     # ------------------------------------------------------------------
     # Inference.

@@ -2,13 +2,14 @@
 
 from keras_mae.training.adversarial_model import AdversarialModel
 from keras_mae.training.backend import input_gradients
-from keras_mae.training.callbacks import TerminateOnNaNLosses
+from keras_mae.training.callbacks import ReseedDeadComponents, TerminateOnNaNLosses
 from keras_mae.training.player import Player
 from keras_mae.training.restarts import RestartResult, best_of_restarts
 
 __all__ = [
     "AdversarialModel",
     "Player",
+    "ReseedDeadComponents",
     "RestartResult",
     "TerminateOnNaNLosses",
     "best_of_restarts",

@@ -109,3 +109,14 @@ def test_later_call_with_other_latent_dim_is_rejected():
     layer(np.zeros((3, 2, 4), "float32"))
     with pytest.raises(ValueError, match="built for latent_dim=4; received codes of"):
         layer(np.zeros((3, 2, 5), "float32"))
+
+
+def test_copy_component_gives_two_components_the_same_logit():
+    network = AssignmentNetwork(num_components=3)
+    codes = np.random.default_rng(0).standard_normal((6, 3, 2)).astype("float32")
+    _, before = network(codes, return_logits=True)
+    network.copy_component(1, 0)
+    _, after = network(codes, return_logits=True)
+    after = keras.ops.convert_to_numpy(after)
+    np.testing.assert_allclose(after[:, 0], after[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(after[:, 1:], keras.ops.convert_to_numpy(before)[:, 1:])

@@ -58,3 +58,15 @@ def test_bad_arguments():
 
 def test_docstring_examples():
     run_docstring_examples(parallel_dense)
+
+
+def test_copy_component_overwrites_one_component_only():
+    layer = ParallelDense(num_components=3, units=4, activation="relu")
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")
+    layer.build(x.shape)
+    layer.bias.assign(np.random.default_rng(1).standard_normal((3, 4)))
+    before = keras.ops.convert_to_numpy(layer(x))
+    layer.copy_component(0, 2)
+    after = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(after[:, 2], before[:, 0])
+    np.testing.assert_allclose(after[:, :2], before[:, :2])
