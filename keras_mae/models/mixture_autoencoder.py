@@ -923,9 +923,11 @@ class MixtureAutoencoder(AdversarialModel):
         The cure for a dead component (one no sample is assigned to): the
         samples of `x` assigned to `source` are split in two by 2-means on
         their `source` codes; `target` gets a copy of `source`'s encoder and
-        decoder, and the assignment network is trained for `epochs` on `x` to
-        keep every sample's component except one half of `source`'s, which
-        moves to `target`. Training then lets the two autoencoders part.
+        decoder (and logit, with the default assignment network), and the
+        assignment network is trained for `steps` steps on `x` (cross-entropy,
+        Adam 1e-3) to keep every sample's component except one half of
+        `source`'s, which moves to `target`. Training then lets the two
+        autoencoders part.
         `ReseedDeadComponents` calls it during `fit`.
 
         Args:
