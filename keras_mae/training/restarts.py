@@ -112,8 +112,8 @@ def best_of_restarts(
         return model
 
     x, _ = load_digits()
-    result = best_of_restarts(build, x, restarts=2, epochs=1, verbose=0)
-    clusters = result.model.predict_clusters(x)
+    result = best_of_restarts(build, x[:512], restarts=2, epochs=1, verbose=0)
+    clusters = result.model.predict_clusters(x[:512])
     result.scores  # {0: ..., 1: ...}: the final loss of each restart
     ```
     """

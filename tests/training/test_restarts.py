@@ -46,13 +46,11 @@ def test_keeps_the_lowest_final_loss_and_reports_every_restart(toy_mixture):
     # Different seeds are different starts, so the losses differ.
     assert len(set(result.scores.values())) == 3
     assert result.model.predict_clusters(toy_mixture).shape == (len(toy_mixture),)
-
-
-def test_a_restart_is_repeatable_from_its_seed(toy_mixture):
-    fit = {"epochs": 1, "batch_size": 256, "verbose": 0}
-    first = best_of_restarts(_build_mae, toy_mixture, restarts=2, seed=0, **fit)
-    again = best_of_restarts(_build_mae, toy_mixture, restarts=1, seed=1, **fit)
-    assert again.scores[1] == pytest.approx(first.scores[1], rel=1e-4)
+    # A restart is repeatable from its seed alone.
+    again = best_of_restarts(
+        _build_mae, toy_mixture, restarts=1, seed=6, epochs=2, batch_size=256, verbose=0
+    )
+    assert again.scores[6] == pytest.approx(result.scores[6], rel=1e-4)
 
 
 def _regression(seed, poisoned=()):
