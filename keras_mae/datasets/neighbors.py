@@ -60,8 +60,8 @@ def nearest_neighbors(x, num_neighbors: int = 5) -> np.ndarray:
     search: on a GPU with keras.ops, in blocks of rows; on the CPU with
     scikit-learn, which is faster there. Both find the same neighbours (up to
     the order of ties). A sample is never its own neighbour, even when `x`
-    holds copies of it. The search is quadratic in `len(x)`: 84 s for the
-    70,000 MNIST images on 2 CPU cores (docs/benchmarks.md). The results for
+    holds copies of it. The search is quadratic in `len(x)`: 80 to 84 s for
+    the 70,000 MNIST images on 2 CPU cores (docs/benchmarks.md). The results for
     the last two arrays are remembered (by content), so calling it again on
     the same data is free.
 

@@ -394,7 +394,7 @@ class MixtureAutoencoder(AdversarialModel):
                 distance, a new one every epoch): samples that look alike
                 share a component. `fit` and `evaluate` find the neighbours
                 of array inputs themselves (`nearest_neighbors`, once per
-                array: 84 s for the 70,000 MNIST images on 2 CPU cores, on
+                array: 80 to 84 s for the 70,000 MNIST images on 2 CPU cores, on
                 the GPU where there is one); other inputs
                 must yield `keras_mae.datasets.NeighborPairs` batches, or
                 train without the term (with a warning). Like the

@@ -57,9 +57,9 @@ class ReseedDeadComponents(keras.callbacks.Callback):
     (`MixtureAutoencoder.reseed_component`, on up to `max_samples` samples
     of `x`). The patience lets the balance terms revive a component first:
     on the 8x8 digits, components often start below the threshold in the
-    first epoch and recover by themselves, and re-seeding them then hurt
-    (docs/benchmarks.md). It adds `reseeded` to the epoch's logs (and so to
-    the history): how many components it re-seeded.
+    first epoch and recover by themselves, and re-seeding them then hurt in
+    an exploration (docs/benchmarks.md). It adds `reseeded` to the epoch's
+    logs (and so to the history): how many components it re-seeded.
 
     Args:
         x: Training samples (an array) to split components with.
