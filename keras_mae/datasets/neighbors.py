@@ -10,6 +10,7 @@ from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
 from keras_mae.training.backend import on_accelerator
+from keras_mae.utils.argument_checks import check_int
 
 # The results of the last searches, by the content of `x`: the search costs a
 # minute on MNIST, and a benchmark or a notebook fits many models on one array.
@@ -80,15 +81,7 @@ def nearest_neighbors(x, num_neighbors: int = 5) -> np.ndarray:
     [1, 0, 3, 2]
     """
     x = np.asarray(x)
-    if (
-        not isinstance(num_neighbors, (int, np.integer))
-        or isinstance(num_neighbors, bool)
-        or num_neighbors < 1
-    ):
-        raise ValueError(
-            "nearest_neighbors expects `num_neighbors` to be an integer >= 1; "
-            f"received {num_neighbors!r}."
-        )
+    num_neighbors = check_int("nearest_neighbors", "num_neighbors", num_neighbors)
     if x.ndim < 2 or len(x) <= num_neighbors:
         raise ValueError(
             f"nearest_neighbors expects more than {num_neighbors} samples, shape "
@@ -174,11 +167,7 @@ class NeighborPairs(keras.utils.PyDataset):
                 f"NeighborPairs expects neighbour indices in [0, {len(x)}); "
                 f"received values in [{neighbors.min()}, {neighbors.max()}]."
             )
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(
-                "NeighborPairs expects `batch_size` to be an integer >= 1; "
-                f"received {batch_size!r}."
-            )
+        batch_size = check_int("NeighborPairs", "batch_size", batch_size)
         self.x = x
         self.neighbors = neighbors
         self.batch_size = int(batch_size)

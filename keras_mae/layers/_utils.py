@@ -35,16 +35,6 @@ def check_units(layer_name: str, argument: str, units: Sequence[int]) -> tuple:
     return units
 
 
-def check_positive_int(layer_name: str, argument: str, value: int) -> int:
-    """Returns `value` if it is a positive int, else raises a ValueError."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"{layer_name} expects `{argument}` to be a positive integer; "
-            f"received {value!r}."
-        )
-    return value
-
-
 def make_normalization(
     normalization: str | None, dtype: keras.DTypePolicy, name: str
 ) -> keras.layers.Layer | None:

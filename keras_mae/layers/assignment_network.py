@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import keras
 
 from keras_mae.layers._utils import (
-    check_positive_int,
     check_units,
     format_shape,
     serialize_activation,
 )
+from keras_mae.utils.argument_checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
@@ -53,7 +53,7 @@ class AssignmentNetwork(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.num_components = check_positive_int(name, "num_components", num_components)
+        self.num_components = check_int(name, "num_components", num_components)
         if num_components < 2:
             raise ValueError(
                 f"{name} expects `num_components` of at least 2; "

@@ -9,12 +9,12 @@ import keras
 from keras_mae.layers._utils import (
     check_normalization,
     check_output_shape,
-    check_positive_int,
     check_units,
     check_vector_input,
     make_normalization,
     serialize_activation,
 )
+from keras_mae.utils.argument_checks import check_int
 
 
 def _largest_stage_count(height: int, width: int) -> int:
@@ -79,7 +79,7 @@ class ConvDecoder(keras.layers.Layer):
         self.filters = check_units(name, "filters", filters)
         if not self.filters:
             raise ValueError(f"{name} expects at least one entry in `filters`.")
-        self.kernel_size = check_positive_int(name, "kernel_size", kernel_size)
+        self.kernel_size = check_int(name, "kernel_size", kernel_size)
         check_normalization(name, normalization)
         self.normalization = normalization
         self.output_activation = output_activation

@@ -8,12 +8,12 @@ import keras
 
 from keras_mae.layers._utils import (
     check_normalization,
-    check_positive_int,
     check_units,
     format_shape,
     make_normalization,
     serialize_activation,
 )
+from keras_mae.utils.argument_checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
@@ -58,9 +58,9 @@ class ConvEncoder(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.output_dim = check_positive_int(name, "output_dim", output_dim)
+        self.output_dim = check_int(name, "output_dim", output_dim)
         self.filters = check_units(name, "filters", filters)
-        self.kernel_size = check_positive_int(name, "kernel_size", kernel_size)
+        self.kernel_size = check_int(name, "kernel_size", kernel_size)
         check_normalization(name, normalization)
         self.normalization = normalization
         self.negative_slope = negative_slope

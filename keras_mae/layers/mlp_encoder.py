@@ -8,12 +8,12 @@ import keras
 
 from keras_mae.layers._utils import (
     check_normalization,
-    check_positive_int,
     check_units,
     format_shape,
     make_normalization,
     serialize_activation,
 )
+from keras_mae.utils.argument_checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
@@ -54,7 +54,7 @@ class MLPEncoder(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.output_dim = check_positive_int(name, "output_dim", output_dim)
+        self.output_dim = check_int(name, "output_dim", output_dim)
         self.hidden_units = check_units(name, "hidden_units", hidden_units)
         check_normalization(name, normalization)
         self.activation = activation

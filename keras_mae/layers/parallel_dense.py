@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 
 from keras_mae.layers._utils import (
-    check_positive_int,
     format_shape,
     serialize_activation,
 )
+from keras_mae.utils.argument_checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
@@ -46,8 +46,8 @@ class ParallelDense(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.num_components = check_positive_int(name, "num_components", num_components)
-        self.units = check_positive_int(name, "units", units)
+        self.num_components = check_int(name, "num_components", num_components)
+        self.units = check_int(name, "units", units)
         self.activation = activation
         self._activation = keras.activations.get(activation)
 

@@ -11,6 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import linalg
 
+from keras_mae.utils.argument_checks import check_int
+
 # Relative tolerance for symmetry and for negative eigenvalues of a covariance,
 # loose enough for covariances accumulated in float32.
 _COVARIANCE_TOLERANCE = 1e-5
@@ -175,14 +177,7 @@ class FrechetDistance:
         feature_extractor: keras.Model | Callable | str | os.PathLike | None = None,
         batch_size: int = 64,
     ) -> None:
-        if (
-            not isinstance(batch_size, int)
-            or isinstance(batch_size, bool)
-            or (batch_size < 1)
-        ):
-            raise ValueError(
-                f"`batch_size` must be a positive integer; received {batch_size!r}."
-            )
+        batch_size = check_int(type(self).__name__, "batch_size", batch_size)
         if feature_extractor is None:
             feature_extractor = _load_default_extractor()
         elif isinstance(feature_extractor, (str, os.PathLike)):

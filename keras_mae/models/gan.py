@@ -11,6 +11,7 @@ from keras import ops
 from keras_mae.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from keras_mae.models import losses
 from keras_mae.training import AdversarialModel, Player
+from keras_mae.utils.argument_checks import check_int
 
 
 def _default_optimizer():
@@ -134,11 +135,7 @@ class GAN(AdversarialModel):
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
-        if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-            raise ValueError(
-                f"GAN expects `latent_dim` to be a positive integer; "
-                f"received {latent_dim!r}."
-            )
+        latent_dim = check_int("GAN", "latent_dim", latent_dim)
         if (generator is None or discriminator is None) and data_shape is None:
             raise ValueError(
                 "GAN needs `data_shape` to build a default generator or "
@@ -227,11 +224,9 @@ class GAN(AdversarialModel):
                 f"gradient_penalty_weight={gradient_penalty_weight}, "
                 f"r1_penalty_weight={r1_penalty_weight}."
             )
-        if not isinstance(discriminator_steps, int) or discriminator_steps < 1:
-            raise ValueError(
-                "GAN expects `discriminator_steps` to be an integer >= 1; "
-                f"received {discriminator_steps!r}."
-            )
+        discriminator_steps = check_int(
+            "GAN", "discriminator_steps", discriminator_steps
+        )
         self.adversarial_loss = loss
         self.gradient_penalty_weight = float(gradient_penalty_weight)
         self.r1_penalty_weight = float(r1_penalty_weight)
@@ -356,11 +351,7 @@ class GAN(AdversarialModel):
         Returns:
             A float32 array of shape `(num_samples, *data_shape)`.
         """
-        if not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(
-                f"generate expects a positive number of samples; received "
-                f"{num_samples!r}."
-            )
+        num_samples = check_int("GAN.generate", "num_samples", num_samples)
         noise = keras.ops.convert_to_numpy(self._noise(int(num_samples), seed=seed))
         chunks = [
             keras.ops.convert_to_numpy(

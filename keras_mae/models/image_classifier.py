@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_mae.layers._utils import check_positive_int, check_units, format_shape
+from keras_mae.layers._utils import check_units, format_shape
 from keras_mae.presets.mixin import PresetMixin
+from keras_mae.utils.argument_checks import check_int
 
 _NAME = "ImageClassifier"
 
@@ -62,7 +63,7 @@ class ImageClassifier(PresetMixin, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_classes = check_positive_int(_NAME, "num_classes", num_classes)
+        self.num_classes = check_int(_NAME, "num_classes", num_classes)
         if self.num_classes < 2:
             raise ValueError(
                 f"{_NAME} expects `num_classes` to be at least 2; received "
@@ -79,7 +80,7 @@ class ImageClassifier(PresetMixin, keras.Model):
                 f"with height and width divisible by {factor} (one halving per "
                 f"entry of `filters`); received {tuple(input_shape)!r}."
             )
-        self.feature_dim = check_positive_int(_NAME, "feature_dim", feature_dim)
+        self.feature_dim = check_int(_NAME, "feature_dim", feature_dim)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(
                 f"{_NAME} expects `dropout` in [0, 1); received {dropout!r}."

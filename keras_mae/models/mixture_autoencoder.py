@@ -22,6 +22,7 @@ from keras_mae.layers import (
 from keras_mae.models import losses
 from keras_mae.training import AdversarialModel, Player
 from keras_mae.training.callbacks import ReseedDeadComponents
+from keras_mae.utils.argument_checks import check_int, check_number
 
 ADVERSARIAL_MODES = (None, "latent", "data", "both")
 # Random similarity transforms for the consistency term on images: small
@@ -38,19 +39,6 @@ def _shape_tuple(shape) -> tuple:
 
 def _format(shape) -> str:
     return "(batch, " + ", ".join(str(d) for d in shape) + ")"
-
-
-def _check_int(argument: str, value, minimum: int) -> int:
-    if (
-        not isinstance(value, (int, np.integer))
-        or isinstance(value, bool)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"{_NAME} expects `{argument}` to be an integer >= {minimum}; "
-            f"received {value!r}."
-        )
-    return int(value)
 
 
 def _layers_or_builder(argument: str, value, num_components: int):
@@ -207,8 +195,8 @@ class MixtureAutoencoder(AdversarialModel):
         **kwargs,
     ):
         super().__init__(seed=seed, **kwargs)
-        self.num_components = _check_int("num_components", num_components, 2)
-        self.latent_dim = _check_int("latent_dim", latent_dim, 1)
+        self.num_components = check_int(_NAME, "num_components", num_components, 2)
+        self.latent_dim = check_int(_NAME, "latent_dim", latent_dim)
         if adversarial not in ADVERSARIAL_MODES:
             raise ValueError(
                 f"{_NAME} expects `adversarial` to be one of {ADVERSARIAL_MODES}; "
@@ -216,7 +204,7 @@ class MixtureAutoencoder(AdversarialModel):
             )
         self.adversarial = adversarial
         self.hidden_units = tuple(
-            _check_int("hidden_units", units, 1) for units in hidden_units
+            check_int(_NAME, "hidden_units", units) for units in hidden_units
         )
         if not self.hidden_units:
             raise ValueError(f"{_NAME} expects at least one entry in `hidden_units`.")
@@ -224,7 +212,7 @@ class MixtureAutoencoder(AdversarialModel):
         self.data_shape = None
         if input_shape is not None:
             shape = (input_shape,) if isinstance(input_shape, int) else input_shape
-            self.data_shape = tuple(_check_int("input_shape", d, 1) for d in shape)
+            self.data_shape = tuple(check_int(_NAME, "input_shape", d) for d in shape)
 
         self.encoder = _layers_or_builder("encoder", encoder, self.num_components)
         self.decoder = _layers_or_builder("decoder", decoder, self.num_components)
@@ -300,7 +288,7 @@ class MixtureAutoencoder(AdversarialModel):
         # Called directly, not through `build`: Keras locks a layer's state
         # after `build`, and `compile` must still add the loss trackers.
         if self.data_shape is None:
-            self.data_shape = tuple(_check_int("input_shape", d, 1) for d in shape)
+            self.data_shape = tuple(check_int(_NAME, "input_shape", d) for d in shape)
         elif shape != self.data_shape:
             raise ValueError(
                 f"{_NAME} expects data of shape {_format(self.data_shape)}; "
@@ -427,27 +415,12 @@ class MixtureAutoencoder(AdversarialModel):
             "neighbor_weight": neighbor_weight,
         }
         for argument, value in weights.items():
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(
-                    f"{_NAME} expects `{argument}` to be a number >= 0; "
-                    f"received {value!r}."
-                )
-        if not 0.0 <= component_floor < 1.0:
-            raise ValueError(
-                f"{_NAME} expects `component_floor` in [0, 1); "
-                f"received {component_floor!r}."
-            )
-        num_neighbors = _check_int("num_neighbors", num_neighbors, 1)
-        if (
-            not isinstance(reseed_threshold, (int, float))
-            or isinstance(reseed_threshold, bool)
-            or not 0.0 <= reseed_threshold < 1.0
-        ):
-            raise ValueError(
-                f"{_NAME} expects `reseed_threshold` in [0, 1); "
-                f"received {reseed_threshold!r}."
-            )
-        self.reseed_threshold = float(reseed_threshold)
+            check_number(_NAME, argument, value)
+        check_number(_NAME, "component_floor", component_floor, 0.0, 1.0)
+        num_neighbors = check_int(_NAME, "num_neighbors", num_neighbors)
+        self.reseed_threshold = check_number(
+            _NAME, "reseed_threshold", reseed_threshold, 0.0, 1.0
+        )
         self.reconstruction_loss = reconstruction_loss
         self.sample_entropy_weight = float(sample_entropy_weight)
         self.batch_entropy_weight = float(batch_entropy_weight)
@@ -942,20 +915,14 @@ class MixtureAutoencoder(AdversarialModel):
         Returns:
             How many samples of `x` `target` now holds.
         """
-        for argument, value in (("target", target), ("source", source)):
-            if (
-                not isinstance(value, (int, np.integer))
-                or isinstance(value, bool)
-                or not 0 <= value < self.num_components
-            ):
-                raise ValueError(
-                    f"{_NAME}.reseed_component expects `{argument}` to be an "
-                    f"integer in [0, {self.num_components}); received {value!r}."
-                )
+        owner = f"{_NAME}.reseed_component"
+        target = check_int(owner, "target", target, 0, self.num_components)
+        source = check_int(owner, "source", source, 0, self.num_components)
+        steps = check_int(owner, "steps", steps)
+        batch_size = check_int(owner, "batch_size", batch_size)
         if target == source:
             raise ValueError(
-                f"{_NAME}.reseed_component expects two different components; "
-                f"received {target} twice."
+                f"{owner} expects two different components; received {target} twice."
             )
         x = self._validated(x)
         self._parallel_layers()  # fails early for weights it cannot copy
@@ -964,16 +931,16 @@ class MixtureAutoencoder(AdversarialModel):
         members = np.flatnonzero(labels == source)
         if len(members) < 2:
             raise ValueError(
-                f"{_NAME}.reseed_component needs at least 2 samples of `x` in "
+                f"{owner} needs at least 2 samples of `x` in "
                 f"component {source} to split; it holds {len(members)}."
             )
         halves = KMeans(2, n_init=3, random_state=seed).fit_predict(
-            codes[members, int(source)]
+            codes[members, source]
         )
         labels[members[halves == 1]] = target
-        self._copy_autoencoder(int(source), int(target))
+        self._copy_autoencoder(source, target)
         if hasattr(self.assignment, "copy_component"):
-            self.assignment.copy_component(int(source), int(target))
+            self.assignment.copy_component(source, target)
         codes, _ = self.encode(x, batch_size)
         inputs = keras.Input(codes.shape[1:])
         trainer = keras.Model(inputs, self.assignment(inputs))
@@ -982,7 +949,7 @@ class MixtureAutoencoder(AdversarialModel):
             loss="sparse_categorical_crossentropy",
         )
         steps_per_epoch = math.ceil(len(x) / batch_size)
-        epochs = max(1, math.ceil(_check_int("steps", steps, 1) / steps_per_epoch))
+        epochs = max(1, math.ceil(steps / steps_per_epoch))
         trainer.fit(codes, labels, batch_size=batch_size, epochs=epochs, verbose=0)
         return int(np.sum(self.predict_clusters(x, batch_size) == target))
 
@@ -1104,7 +1071,7 @@ class MixtureAutoencoder(AdversarialModel):
         Returns:
             A float32 array `(num_samples, *input_shape)`.
         """
-        num_samples = _check_int("num_samples", num_samples, 1)
+        num_samples = check_int(_NAME, "num_samples", num_samples)
         if not self.built:
             raise RuntimeError(
                 f"{_NAME} is not built: pass `input_shape` or fit it first."

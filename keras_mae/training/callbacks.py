@@ -8,6 +8,8 @@ import math
 import keras
 import numpy as np
 
+from keras_mae.utils.argument_checks import check_int, check_number
+
 logger = logging.getLogger(__name__)
 
 
@@ -91,24 +93,17 @@ class ReseedDeadComponents(keras.callbacks.Callback):
         verbose: int = 1,
     ):
         super().__init__()
-        if (
-            not isinstance(threshold, (int, float))
-            or isinstance(threshold, bool)
-            or not 0.0 < threshold < 1.0
-        ):
-            raise ValueError(
-                "ReseedDeadComponents expects `threshold` in (0, 1) (a share "
-                f"of the fair 1 / K); received {threshold!r}."
-            )
-        for argument, value, minimum in (
-            ("patience", patience, 1),
-            ("max_samples", max_samples, 2),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(
-                    f"ReseedDeadComponents expects `{argument}` to be an integer "
-                    f">= {minimum}; received {value!r}."
-                )
+        threshold = check_number(
+            "ReseedDeadComponents",
+            "threshold",
+            threshold,
+            0.0,
+            1.0,
+            include_minimum=False,
+            what="a share of the fair 1 / K",
+        )
+        patience = check_int("ReseedDeadComponents", "patience", patience)
+        max_samples = check_int("ReseedDeadComponents", "max_samples", max_samples, 2)
         if not hasattr(x, "shape") or len(x) < 2:
             raise ValueError(
                 "ReseedDeadComponents expects `x` to be an array of at least 2 "

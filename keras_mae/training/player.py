@@ -8,6 +8,8 @@ from typing import Any
 
 import keras
 
+from keras_mae.utils.argument_checks import check_int
+
 LossFn = Callable[[Any, bool], tuple[Any, dict[str, Any]]]
 
 
@@ -61,10 +63,6 @@ class Player:
                 f"Player '{self.name}' expects a keras.optimizers.Optimizer; "
                 f"received {type(self.optimizer).__name__}."
             )
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(
-                f"Player '{self.name}' expects `steps` to be an integer >= 1; "
-                f"received {self.steps!r}."
-            )
+        check_int(f"Player '{self.name}'", "steps", self.steps)
         if not self.variables:
             raise ValueError(f"Player '{self.name}' has no trainable variables.")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from keras_mae.utils.argument_checks import check_int
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,19 +31,6 @@ class RestartResult:
     seed: int
     history: keras.callbacks.History
     scores: dict[int, float]
-
-
-def _check_restarts(restarts) -> int:
-    if (
-        not isinstance(restarts, (int, np.integer))
-        or isinstance(restarts, bool)
-        or restarts < 1
-    ):
-        raise ValueError(
-            f"best_of_restarts expects `restarts` to be an integer >= 1; "
-            f"received {restarts!r}."
-        )
-    return int(restarts)
 
 
 def _final_value(history: keras.callbacks.History, monitor: str, seed: int) -> float:
@@ -122,7 +111,7 @@ def best_of_restarts(
             "best_of_restarts expects `build_model` to be a callable "
             f"`f(seed) -> keras.Model`; received {type(build_model).__name__}."
         )
-    restarts = _check_restarts(restarts)
+    restarts = check_int("best_of_restarts", "restarts", restarts)
     seed = int(seed)
     best: RestartResult | None = None
     best_value = math.inf

@@ -69,7 +69,7 @@ def test_later_call_with_other_image_size_is_rejected():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"output_dim": 0}, "`output_dim` to be a positive integer"),
+        ({"output_dim": 0}, "`output_dim` to be an integer >= 1"),
         ({"output_dim": 2, "filters": (8, -1)}, "`filters` to be a sequence"),
         ({"output_dim": 2, "normalization": "group"}, "`normalization` to be one of"),
     ],

@@ -52,7 +52,7 @@ def test_wrong_input_shape_names_expected_and_received(shape):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="`units` to be a positive integer"):
+    with pytest.raises(ValueError, match="`units` to be an integer >= 1"):
         ParallelDense(num_components=2, units=0)
 
 

@@ -101,9 +101,13 @@ def test_bad_reseeding_arguments_name_what_was_expected(fitted):
         model.reseed_component(1, 1, x)
     with pytest.raises(ValueError, match="at least 2 samples of `x` in component 0"):
         model.reseed_component(1, 0, x)
-    with pytest.raises(ValueError, match=r"`reseed_threshold` in \[0, 1\)"):
+    with pytest.raises(ValueError, match="`steps` to be an integer >= 1; received 0"):
+        model.reseed_component(1, 2, x, steps=0)
+    with pytest.raises(
+        ValueError, match=r"`reseed_threshold` to be in \[0, 1\); received 1.5"
+    ):
         model.compile(reseed_threshold=1.5)
-    with pytest.raises(ValueError, match=r"`threshold` in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"`threshold` to be in \(0, 1\) \(a share"):
         ReseedDeadComponents(x, threshold=0.0)
     with pytest.raises(ValueError, match="`patience` to be an integer >= 1"):
         ReseedDeadComponents(x, patience=0)
