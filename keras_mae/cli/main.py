@@ -83,6 +83,7 @@ def _train(args) -> int:
         args.output,
         metrics={k: v for k, v in result.items() if k in ("acc", "nmi", "ari")},
         include_training_state=not args.inference_only,
+        weights_dtype=args.weights_dtype,
     )
     result["preset"] = args.output
     print(json.dumps(result, indent=2))
@@ -128,6 +129,7 @@ def _train_classifier(args) -> int:
         args.output,
         metrics={k: v for k, v in scores.items() if k.endswith("accuracy")},
         include_training_state=not args.inference_only,
+        weights_dtype=args.weights_dtype,
     )
     result["preset"] = args.output
     print(json.dumps(result, indent=2))
@@ -315,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the optimizer state and training-only layers (a "
         "smaller preset that cannot resume training)",
+    )
+    train.add_argument(
+        "--weights-dtype",
+        choices=["float16"],
+        default=None,
+        help="store the inference weights as float16 (half the size; they load "
+        "back into float32)",
     )
     train.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     train.set_defaults(run=_train)

@@ -76,6 +76,7 @@ class PresetMixin:
         directory: str | os.PathLike,
         metrics: Mapping[str, Any] | None = None,
         include_training_state: bool = True,
+        weights_dtype: str | None = None,
     ) -> Path:
         """Writes this model as a preset folder (see `keras_mae.presets`).
 
@@ -86,6 +87,8 @@ class PresetMixin:
             include_training_state: Also write the training-only layers and
                 the optimizer state, to resume training; False writes an
                 inference-only preset.
+            weights_dtype: None, or "float16" to store the inference
+                weights at half the size (loading casts them back).
 
         Returns:
             The folder.
@@ -98,4 +101,5 @@ class PresetMixin:
             directory,
             metrics=metrics,
             include_training_state=include_training_state,
+            weights_dtype=weights_dtype,
         )

@@ -96,6 +96,11 @@ def _model_card(name: str, metadata: Mapping[str, Any]) -> str:
         f"- Parameters: {metadata['parameter_count']:,} "
         f"({metadata['inference_parameter_count']:,} needed for inference)",
     ]
+    if metadata["weights_dtype"]:
+        lines.append(
+            f"- Inference weights stored as {metadata['weights_dtype']}; they "
+            "load into the model's own dtype."
+        )
     if metadata["metrics"]:
         lines += ["", "| Metric | Value |", "| --- | --- |"]
         lines += [f"| {key} | {value} |" for key, value in metadata["metrics"].items()]
@@ -143,6 +148,7 @@ def save_to_preset(
     directory: str | os.PathLike,
     metrics: Mapping[str, Any] | None = None,
     include_training_state: bool = True,
+    weights_dtype: str | None = None,
 ) -> Path:
     """Writes `model` as a preset folder.
 
@@ -161,13 +167,19 @@ def save_to_preset(
         include_training_state: Also write the training-only layers and the
             optimizer state (needed to resume training). False publishes an
             inference-only preset, which is smaller.
+        weights_dtype: None writes the inference weights in their own dtype;
+            "float16" writes float32 weights as float16, halving
+            `model.weights.h5` (recorded in `metadata.json`; loading casts
+            them back to the model's dtype). The training state is always
+            written exactly.
 
     Returns:
         The preset folder.
 
     Raises:
         ValueError: If the model is not built, names objects a preset may not
-            hold, or `directory` is a non-preset, non-empty folder.
+            hold, `directory` is a non-preset, non-empty folder, or a weight
+            does not fit `weights_dtype`.
 
     Examples:
     >>> gan.save_to_preset("my_gan")  # doctest: +SKIP
@@ -193,6 +205,7 @@ def save_to_preset(
     validation.normalize_backend_modules(config)
     validation.check_config(config, source)
     clean_metrics = _clean_metrics(metrics)
+    weights.check_weights_dtype(weights_dtype)
 
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +213,7 @@ def save_to_preset(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2), "utf-8")
-        weights.save_inference_weights(model, staging / WEIGHTS_FILE)
+        weights.save_inference_weights(model, staging / WEIGHTS_FILE, weights_dtype)
         training_summary = None
         if include_training_state and weights.has_training_state(model):
             training_summary = weights.save_training_state(
@@ -228,6 +241,7 @@ def save_to_preset(
                 [v for v in model.weights if id(v) not in training_ids]
             ),
             "files": files,
+            "weights_dtype": weights_dtype,
             "training_state": training_summary,
             "metrics": clean_metrics,
         }

@@ -7,8 +7,11 @@
   discriminator) and the optimizer state, for resuming training.
 
 Optimizer and metric state never enter the inference file. Both files are
-written and read by Keras' own H5 store (no pickle). Keras' public
-`save_weights` cannot leave objects out, so this module uses
+written and read by Keras' own H5 store (no pickle). The inference file may
+store its float32 arrays as float16 (`weights_dtype="float16"`: half the
+size); Keras casts them back to the variables' dtype when it loads them.
+
+Keras' public `save_weights` cannot leave objects out, so this module uses
 `keras.src.saving.saving_lib.save_weights_only`/`load_weights_only` and their
 `objects_to_skip` argument (Keras >= 3.15); it is the only module touching
 Keras saving internals.
@@ -16,9 +19,12 @@ Keras saving internals.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 from keras.src.saving import saving_lib
 from keras.src.saving.keras_saveable import KerasSaveable
 
@@ -105,19 +111,78 @@ def _inference_skip_list(model: keras.Model) -> list[KerasSaveable]:
     return training_layers(model) + _reachable_state_objects(model)
 
 
-def save_inference_weights(model: keras.Model, path: Path) -> None:
+# Storage dtypes `save_inference_weights` can write (None: the variables' own).
+WEIGHTS_DTYPES = (None, "float16")
+
+
+def check_weights_dtype(weights_dtype: str | None) -> str | None:
+    """Returns `weights_dtype` if it is one of `WEIGHTS_DTYPES`, else raises."""
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(
+            f"`weights_dtype` must be one of {WEIGHTS_DTYPES}; "
+            f"received {weights_dtype!r}."
+        )
+    return weights_dtype
+
+
+def _copy_converted(source: h5py.Group, target: h5py.Group, dtype) -> None:
+    """Copies `source` into `target`, float32 datasets converted to `dtype`."""
+    target.attrs.update(source.attrs)
+    for name, item in source.items():
+        if isinstance(item, h5py.Group):
+            _copy_converted(item, target.create_group(name), dtype)
+            continue
+        data = item[()]
+        if isinstance(data, np.ndarray) and data.dtype == np.float32:
+            with np.errstate(over="ignore"):
+                converted = data.astype(dtype)
+            overflow = np.isfinite(data) & ~np.isfinite(converted)
+            if overflow.any():
+                raise ValueError(
+                    f"Cannot store the weights as {np.dtype(dtype).name}: "
+                    f"{item.name} holds values up to "
+                    f"{np.abs(data[overflow]).max():.4g}, beyond its range "
+                    f"(+-{np.finfo(dtype).max:.4g}). Save them as float32."
+                )
+            data = converted
+        target.create_dataset(name, data=data).attrs.update(item.attrs)
+
+
+def _store_as(path: Path, dtype: str) -> None:
+    """Rewrites the Keras weights file `path` with float32 arrays in `dtype`."""
+    converted = path.with_name(f".{dtype}-{path.name}")
+    try:
+        with h5py.File(path, "r") as source, h5py.File(converted, "w") as target:
+            _copy_converted(source, target, np.dtype(dtype))
+        os.replace(converted, path)
+    finally:
+        converted.unlink(missing_ok=True)
+
+
+def save_inference_weights(
+    model: keras.Model, path: Path, weights_dtype: str | None = None
+) -> None:
     """Writes all weights except training layers, optimizers and metrics.
 
     Args:
         model: A built model.
         path: The target, ending in `.weights.h5`.
+        weights_dtype: None stores each variable in its own dtype; "float16"
+            stores float32 variables as float16 (half the file; about three
+            significant digits). Loading casts them back.
+
+    Raises:
+        ValueError: If `weights_dtype` is unknown, or a weight does not fit it.
 
     Examples:
     >>> save_inference_weights(gan, Path("p/model.weights.h5"))  # doctest: +SKIP
     """
+    check_weights_dtype(weights_dtype)
     saving_lib.save_weights_only(
         model, str(path), objects_to_skip=_inference_skip_list(model)
     )
+    if weights_dtype is not None:
+        _store_as(path, weights_dtype)
 
 
 def load_inference_weights(model: keras.Model, path: Path) -> None:

@@ -183,7 +183,9 @@ def test_train_and_sample_a_gan(tmp_path, capsys):
 def classifier_preset(tmp_path_factory):
     """An ImageClassifier trained by `keras-mae train classifier` on digits."""
     directory = str(tmp_path_factory.mktemp("cli") / "classifier_digits")
-    argv = train_argv("classifier", directory, 1347, "--inference-only")
+    argv = train_argv(
+        "classifier", directory, 1347, "--inference-only", "--weights-dtype", "float16"
+    )
     argv[argv.index("--epochs") + 1] = "10"
     assert main(argv) == 0
     return directory
@@ -194,7 +196,9 @@ def test_train_classifier_reports_held_out_accuracy(classifier_preset, capsys):
         os.path.join(classifier_preset, "training_state.weights.h5")
     )
     with open(os.path.join(classifier_preset, "metadata.json")) as file:
-        metrics = json.load(file)["metrics"]
+        metadata = json.load(file)
+    metrics = metadata["metrics"]
+    assert metadata["weights_dtype"] == "float16"
     assert set(metrics) == {"test_accuracy", "train_accuracy"}
     # Scored on the 450 held-out digits; chance is 0.1.
     assert metrics["test_accuracy"] > 0.8

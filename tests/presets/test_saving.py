@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_mae.models import ImageClassifier
 from keras_mae.presets import from_preset, saving, weights
 from tests.presets import models_for_tests as m
 
@@ -168,6 +169,55 @@ def test_inference_only_preset(tmp_path):
     assert (tmp_path / "full" / "training_state.weights.h5").exists()
     model.save_to_preset(tmp_path / "full", include_training_state=False)
     assert not (tmp_path / "full" / "training_state.weights.h5").exists()
+
+
+def _float16_test_model():
+    model = ImageClassifier(10, input_shape=(16, 16, 1))
+    model.compile()
+    x = np.random.default_rng(0).random((32, 16, 16, 1), dtype=np.float32)
+    model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+    return model, x
+
+
+def test_float16_weights_halve_the_file_and_load_back(tmp_path):
+    model, x = _float16_test_model()
+    full = model.save_to_preset(tmp_path / "full")
+    half = model.save_to_preset(tmp_path / "half", weights_dtype="float16")
+    full_size = (full / "model.weights.h5").stat().st_size
+    half_size = (half / "model.weights.h5").stat().st_size
+    assert half_size < 0.55 * full_size
+    metadata = json.loads((half / "metadata.json").read_text())
+    assert metadata["weights_dtype"] == "float16"
+    assert json.loads((full / "metadata.json").read_text())["weights_dtype"] is None
+    assert metadata["files"]["model.weights.h5"]["size"] == half_size
+    assert "stored as float16" in (half / "README.md").read_text()
+    stored = [a for a in _h5_arrays(half / "model.weights.h5") if a.size]
+    assert stored and all(a.dtype == np.float16 for a in stored)
+    # The training state (optimizer moments) stays exact.
+    training = [a for a in _h5_arrays(half / "training_state.weights.h5") if a.size]
+    assert any(a.dtype == np.float32 for a in training)
+    assert not any(a.dtype == np.float16 for a in training)
+
+    loaded = from_preset(str(half))
+    for original, restored in zip(model.weights, loaded.weights, strict=True):
+        assert restored.dtype == "float32"
+        expected = original.numpy().astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(restored.numpy(), expected)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-2
+    )
+
+
+def test_float16_refuses_weights_out_of_range_and_bad_dtypes(tmp_path):
+    model, _ = _float16_test_model()
+    kernel = model.weights[0]
+    kernel.assign(keras.ops.full(kernel.shape, 1e5))
+    with pytest.raises(ValueError, match=r"values up to 1e\+05, beyond its range"):
+        model.save_to_preset(tmp_path / "p", weights_dtype="float16")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="`weights_dtype` must be one of"):
+        model.save_to_preset(tmp_path / "p", weights_dtype="bfloat16")
+    assert os.listdir(tmp_path) == []
 
 
 def test_class_checks(tmp_path):
