@@ -244,6 +244,35 @@ def _frechet(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from keras_mae import from_preset
+    from keras_mae.presets import preset_metadata
+
+    metadata = preset_metadata(args.preset)
+    resume = (
+        not args.inference_only and "training_state.weights.h5" in (metadata["files"])
+    )
+    model = from_preset(args.preset, load_training_state=resume)
+    model.save_to_preset(
+        args.output,
+        metrics=metadata["metrics"],
+        include_training_state=resume,
+        weights_dtype=args.weights_dtype,
+    )
+    print(
+        json.dumps(
+            {
+                "preset": args.preset,
+                "output": args.output,
+                "weights_dtype": args.weights_dtype,
+                "training_state": resume,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def _presets(args) -> int:
     from keras_mae import list_presets
 
@@ -276,6 +305,23 @@ def _info(args) -> int:
         f"backend {keras.backend.backend()}"
     )
     return 0
+
+
+def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
+    """The options of how a preset is written (`train` and `convert`)."""
+    command.add_argument(
+        "--inference-only",
+        action="store_true",
+        help="leave out the optimizer state and training-only layers (a "
+        "smaller preset that cannot resume training)",
+    )
+    command.add_argument(
+        "--weights-dtype",
+        choices=["float16"],
+        default=None,
+        help="store the inference weights as float16 (half the size; they load "
+        "back into float32)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,19 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--limit", type=int, default=0, help="use only the first N samples"
     )
-    train.add_argument(
-        "--inference-only",
-        action="store_true",
-        help="leave out the optimizer state and training-only layers (a "
-        "smaller preset that cannot resume training)",
-    )
-    train.add_argument(
-        "--weights-dtype",
-        choices=["float16"],
-        default=None,
-        help="store the inference weights as float16 (half the size; they load "
-        "back into float32)",
-    )
+    _add_preset_format_arguments(train)
     train.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     train.set_defaults(run=_train)
 
@@ -364,6 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     frechet.add_argument("--seed", type=int, default=0)
     frechet.add_argument("--batch-size", type=int, default=256)
     frechet.set_defaults(run=_frechet)
+
+    convert = commands.add_parser(
+        "convert",
+        help="re-save a preset (e.g. with float16 weights or inference-only), "
+        "keeping its metrics",
+    )
+    convert.add_argument(
+        "preset", help="built-in name, hf://owner/name[@rev] or folder"
+    )
+    convert.add_argument("output", help="the new preset folder")
+    _add_preset_format_arguments(convert)
+    convert.set_defaults(run=_convert)
 
     presets = commands.add_parser("presets", help="list the built-in presets")
     presets.set_defaults(run=_presets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,55 @@ def _resolve(
     return handle, repr(str(handle))
 
 
+def _fetch(
+    preset: str | os.PathLike, revision: str | None, names: list[str]
+) -> tuple[Callable[[str], Path], str]:
+    """Downloads `names` of a Hub preset (a local one is read in place).
+
+    Returns:
+        A function from a file name to its checked local path, and the
+        preset's description for error messages.
+    """
+    handle, source = _resolve(preset, revision)
+    if isinstance(handle, HubHandle):
+        folder, allow_links = hub.download(handle, names), True
+    else:
+        folder, allow_links = handle.path, False
+
+    def file(name: str) -> Path:
+        return validation.resolve_file(folder, name, source, allow_links)
+
+    return file, source
+
+
+def preset_metadata(
+    preset: str | os.PathLike, revision: str | None = None
+) -> dict[str, Any]:
+    """Reads a preset's `metadata.json` without loading (or downloading) weights.
+
+    Args:
+        preset: A built-in name, `"hf://owner/name[@revision]"`, or a local
+            preset directory.
+        revision: Hub revision (branch, tag or commit hash).
+
+    Returns:
+        The checked metadata: format and library versions, parameter counts,
+        the weights files with their sha256, `weights_dtype` and `metrics`.
+
+    Raises:
+        ValueError: If the metadata is missing, malformed or of a newer
+            format.
+
+    Examples:
+    >>> preset_metadata("weights_cards/mnist-classifier")["metrics"]  # doctest: +SKIP
+    {'test_accuracy': 0.9918, 'train_accuracy': 0.9989}
+    """
+    file, source = _fetch(preset, revision, [METADATA_FILE])
+    metadata = validation.read_json(file(METADATA_FILE), source)
+    validation.check_metadata(metadata, source)
+    return metadata
+
+
 def load_preset(
     preset: str | os.PathLike,
     *,
@@ -108,20 +158,12 @@ def load_preset(
             "load_training_state=True needs load_weights=True: training state "
             "is only meaningful on top of the trained weights."
         )
-    handle, source = _resolve(preset, revision)
     wanted = [CONFIG_FILE, METADATA_FILE]
     if load_weights:
         wanted.append(WEIGHTS_FILE)
     if load_training_state:
         wanted.append(TRAINING_STATE_FILE)
-    if isinstance(handle, HubHandle):
-        folder, allow_links = hub.download(handle, wanted), True
-    else:
-        folder, allow_links = handle.path, False
-
-    def file(name: str) -> Path:
-        return validation.resolve_file(folder, name, source, allow_links)
-
+    file, source = _fetch(preset, revision, wanted)
     metadata = validation.read_json(file(METADATA_FILE), source)
     validation.check_metadata(metadata, source)
     if load_training_state and TRAINING_STATE_FILE not in metadata["files"]:

@@ -3,13 +3,31 @@
 import json
 import os
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
+from keras_mae import from_preset
+from keras_mae.cli.data import load_data
 from keras_mae.cli.main import main
 from keras_mae.models import MixtureAutoencoder
+from keras_mae.presets import preset_metadata
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _h5_arrays(path) -> dict:
+    arrays = {}
+    with h5py.File(path, "r") as file:
+        file.visititems(
+            lambda name, obj: (
+                arrays.__setitem__(name, obj[()])
+                if isinstance(obj, h5py.Dataset)
+                else None
+            )
+        )
+    return arrays
 
 
 def run(capsys, *argv):
@@ -189,6 +207,49 @@ def classifier_preset(tmp_path_factory):
     argv[argv.index("--epochs") + 1] = "10"
     assert main(argv) == 0
     return directory
+
+
+def test_convert_keeps_the_metrics_and_halves_the_weights(
+    trained_preset, tmp_path, capsys
+):
+    output = str(tmp_path / "small")
+    argv = ["convert", trained_preset, output, "--weights-dtype", "float16"]
+    code, out, _ = run(capsys, *argv, "--inference-only")
+    assert code == 0
+    assert json.loads(out) == {
+        "preset": trained_preset,
+        "output": output,
+        "weights_dtype": "float16",
+        "training_state": False,
+    }
+    source, converted = preset_metadata(trained_preset), preset_metadata(output)
+    assert converted["metrics"] == source["metrics"]
+    assert converted["weights_dtype"] == "float16"
+    assert list(converted["files"]) == ["model.weights.h5"]
+    sizes = [m["files"]["model.weights.h5"]["size"] for m in (source, converted)]
+    assert sizes[1] < 0.75 * sizes[0]
+    x = load_data("digits")[0][:256]
+    original, small = from_preset(trained_preset), from_preset(output)
+    agree = np.mean(original.predict_clusters(x) == small.predict_clusters(x))
+    assert agree > 0.98
+    # Without --inference-only the training state comes along, exactly.
+    code, out, _ = run(capsys, "convert", trained_preset, str(tmp_path / "full"))
+    assert code == 0 and json.loads(out)["training_state"] is True
+    full = preset_metadata(tmp_path / "full")
+    assert full["training_state"] == source["training_state"]
+    assert full["weights_dtype"] is None
+    before = _h5_arrays(os.path.join(trained_preset, "training_state.weights.h5"))
+    after = _h5_arrays(tmp_path / "full" / "training_state.weights.h5")
+    assert before.keys() == after.keys() and len(before) > 2
+    for name, array in before.items():
+        np.testing.assert_array_equal(after[name], array)
+
+
+def test_convert_of_a_missing_preset_is_an_error(tmp_path, capsys):
+    output = tmp_path / "out"
+    code, _, err = run(capsys, "convert", str(tmp_path / "nothing"), str(output))
+    assert code == 2 and "keras-mae convert: error:" in err
+    assert not output.exists()
 
 
 def test_train_classifier_reports_held_out_accuracy(classifier_preset, capsys):

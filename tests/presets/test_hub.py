@@ -12,7 +12,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.presets import PresetInfo, from_preset, registry, upload_preset
+from keras_mae.presets import (
+    PresetInfo,
+    from_preset,
+    preset_metadata,
+    registry,
+    upload_preset,
+)
 from tests.presets import models_for_tests as m
 
 REPO = "keras-mae-test/tiny"
@@ -54,6 +60,14 @@ def test_inference_load_does_not_download_training_state(fake_hub, saved):
     model = m.PresetTestModel.from_preset(f"hf://{REPO}", load_training_state=True)
     assert fake_hub.files_requested() == ["training_state.weights.h5"]
     assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_preset_metadata_downloads_only_the_metadata(fake_hub, saved):
+    _, folder = saved
+    fake_hub.commit_folder(REPO, folder)
+    metadata = preset_metadata(f"hf://{REPO}")
+    assert metadata == json.loads((folder / "metadata.json").read_text())
+    assert fake_hub.files_requested() == ["metadata.json"]
 
 
 def test_revisions_are_pinned(fake_hub, tmp_path):

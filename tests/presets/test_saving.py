@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from keras_mae.models import ImageClassifier
-from keras_mae.presets import from_preset, saving, weights
+from keras_mae.presets import from_preset, preset_metadata, saving, weights
 from tests.presets import models_for_tests as m
 
 
@@ -206,6 +206,19 @@ def test_float16_weights_halve_the_file_and_load_back(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-2
     )
+
+
+def test_preset_metadata_of_a_local_preset(tmp_path):
+    model = m.make_trained_model()
+    model.save_to_preset(tmp_path / "p", metrics={"fid": 2.5})
+    metadata = preset_metadata(tmp_path / "p")
+    assert metadata["metrics"] == {"fid": 2.5}
+    assert metadata["registered_name"] == "keras_mae>PresetTestModel"
+    (tmp_path / "p" / "metadata.json").write_text('{"format_version": 99}')
+    with pytest.raises(ValueError, match="format version 99"):
+        preset_metadata(tmp_path / "p")
+    with pytest.raises(ValueError):
+        preset_metadata(tmp_path / "missing")
 
 
 def test_float16_refuses_weights_out_of_range_and_bad_dtypes(tmp_path):
