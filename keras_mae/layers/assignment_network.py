@@ -53,12 +53,7 @@ class AssignmentNetwork(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.num_components = check_int(name, "num_components", num_components)
-        if num_components < 2:
-            raise ValueError(
-                f"{name} expects `num_components` of at least 2; "
-                f"received {num_components}."
-            )
+        self.num_components = check_int(name, "num_components", num_components, 2)
         self.hidden_units = check_units(name, "hidden_units", hidden_units)
         self.activation = activation
 

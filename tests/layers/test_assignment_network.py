@@ -96,7 +96,8 @@ def test_wrong_input_shape_names_expected_and_received(shape, received):
 
 @pytest.mark.parametrize("num_components", [0, 1])
 def test_needs_two_components(num_components):
-    with pytest.raises(ValueError, match="`num_components`"):
+    message = f"`num_components` to be an integer >= 2; received {num_components}"
+    with pytest.raises(ValueError, match=message):
         AssignmentNetwork(num_components)
 
 
