@@ -247,11 +247,10 @@ def _frechet(args) -> int:
 def _convert(args) -> int:
     from keras_mae import from_preset
     from keras_mae.presets import preset_metadata
+    from keras_mae.presets.validation import TRAINING_STATE_FILE
 
     metadata = preset_metadata(args.preset)
-    resume = (
-        not args.inference_only and "training_state.weights.h5" in (metadata["files"])
-    )
+    resume = not args.inference_only and TRAINING_STATE_FILE in metadata["files"]
     model = from_preset(args.preset, load_training_state=resume)
     model.save_to_preset(
         args.output,

@@ -167,10 +167,9 @@ class NeighborPairs(keras.utils.PyDataset):
                 f"NeighborPairs expects neighbour indices in [0, {len(x)}); "
                 f"received values in [{neighbors.min()}, {neighbors.max()}]."
             )
-        batch_size = check_int("NeighborPairs", "batch_size", batch_size)
         self.x = x
         self.neighbors = neighbors
-        self.batch_size = int(batch_size)
+        self.batch_size = check_int("NeighborPairs", "batch_size", batch_size)
         self.shuffle = shuffle
         self.resample = resample
         self._rng = np.random.default_rng(seed)
