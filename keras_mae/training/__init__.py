@@ -4,7 +4,11 @@ from keras_mae.training.adversarial_model import AdversarialModel
 from keras_mae.training.backend import input_gradients
 from keras_mae.training.callbacks import ReseedDeadComponents, TerminateOnNaNLosses
 from keras_mae.training.player import Player
-from keras_mae.training.restarts import RestartResult, best_of_restarts
+from keras_mae.training.restarts import (
+    RestartResult,
+    best_of_restarts,
+    best_restart_seed,
+)
 
 __all__ = [
     "AdversarialModel",
@@ -13,5 +17,6 @@ __all__ = [
     "RestartResult",
     "TerminateOnNaNLosses",
     "best_of_restarts",
+    "best_restart_seed",
     "input_gradients",
 ]

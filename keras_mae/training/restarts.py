@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
@@ -42,6 +42,36 @@ def _final_value(history: keras.callbacks.History, monitor: str, seed: int) -> f
             "as `monitor` (e.g. 'val_loss' needs validation data)."
         )
     return float(np.asarray(values[-1]))
+
+
+def best_restart_seed(scores: Mapping[int, float]) -> int | None:
+    """The seed whose final value is lowest: the rule of `best_of_restarts`.
+
+    Values that are not finite never win; of equal values the first wins.
+    Also useful to choose among restarts trained in separate processes
+    (`benchmarks/combine_restarts.py`).
+
+    Args:
+        scores: The final monitored value of each restart, by seed, in the
+            order the restarts ran.
+
+    Returns:
+        The chosen seed, or `None` when no value is finite.
+
+    Examples:
+
+    ```python
+    from keras_mae.training import best_restart_seed
+
+    best_restart_seed({0: -11.25, 1: -11.22, 2: float("nan")})  # 0
+    ```
+    """
+    best, best_value = None, math.inf
+    for seed, value in scores.items():
+        value = float(value)
+        if math.isfinite(value) and (best is None or value < best_value):
+            best, best_value = seed, value
+    return best
 
 
 def best_of_restarts(
@@ -114,7 +144,6 @@ def best_of_restarts(
     restarts = check_int("best_of_restarts", "restarts", restarts)
     seed = int(seed)
     best: RestartResult | None = None
-    best_value = math.inf
     scores: dict[int, float] = {}
     for restart_seed in range(seed, seed + restarts):
         keras.utils.set_random_seed(restart_seed)
@@ -135,9 +164,8 @@ def best_of_restarts(
         logger.info("Restart with seed %d: final %s %s", restart_seed, monitor, value)
         if on_restart is not None:
             on_restart(model, restart_seed, history)
-        if math.isfinite(value) and (best is None or value < best_value):
+        if best_restart_seed(scores) == restart_seed:
             best = RestartResult(model, restart_seed, history, scores)
-            best_value = value
         del model, history
     if best is None:
         raise RuntimeError(

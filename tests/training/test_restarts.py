@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_mae.models import MixtureAutoencoder
-from keras_mae.training import RestartResult, best_of_restarts
+from keras_mae.training import RestartResult, best_of_restarts, best_restart_seed
 from tests.testing import run_fenced_examples
 
 
@@ -130,5 +130,16 @@ def test_bad_arguments_give_clear_errors():
         )
 
 
+def test_best_restart_seed_is_the_rule_of_best_of_restarts():
+    assert best_restart_seed({3: -1.0, 4: -2.0, 5: -1.5}) == 4
+    # Not-finite values never win; of equal values the first (in run order).
+    assert best_restart_seed({7: math.nan, 8: math.inf, 9: 5.0}) == 9
+    assert best_restart_seed({2: 1.0, 0: 1.0, 1: 1.0}) == 2
+    assert best_restart_seed({0: -math.inf, 1: math.nan}) is None
+    assert best_restart_seed({}) is None
+    assert best_restart_seed({0: np.float32(2.0), 1: np.float64(1.0)}) == 1
+
+
 def test_docstring_example():
     run_fenced_examples(best_of_restarts)
+    run_fenced_examples(best_restart_seed)
