@@ -17,6 +17,12 @@ final training loss; labels never choose). It prints every seed, the chosen
 one per group, and the mean and standard deviation over the groups of the
 chosen runs' scores. A group with a missing seed is an error: a group must
 not be scored on fewer restarts than it claims.
+
+With `--screen-epochs E` it chooses by the loss after epoch E instead (the
+rule of `best_of_restarts(..., screen_epochs=E)`, which trains only the
+chosen restart past epoch E; a run trained straight through is the same
+training, `tests/training/test_restarts.py`). This needs reports that record
+`loss_per_epoch`.
 """
 
 from __future__ import annotations
@@ -50,7 +56,27 @@ def load_runs(paths: list[str]) -> dict[int, dict]:
     return runs
 
 
-def combine(runs: dict[int, dict], restarts: int) -> list[dict]:
+def deciding_loss(run: dict, screen_epochs: int | None) -> float:
+    """The loss a run is compared by: final, or after `screen_epochs`."""
+    if screen_epochs is None:
+        return run["final_loss"]
+    losses = run.get("loss_per_epoch")
+    if losses is None:
+        raise SystemExit(
+            f"{run['report']}: --screen-epochs needs `loss_per_epoch` in the "
+            "report; it was written by an older mnist_clustering.py."
+        )
+    if not 1 <= screen_epochs < len(losses):
+        raise SystemExit(
+            f"--screen-epochs must be in [1, {len(losses)}) for runs of "
+            f"{len(losses)} epochs; received {screen_epochs}."
+        )
+    return losses[screen_epochs - 1]
+
+
+def combine(
+    runs: dict[int, dict], restarts: int, screen_epochs: int | None = None
+) -> list[dict]:
     """The chosen run of each complete group of `restarts` consecutive seeds."""
     epochs = {run["epochs"] for run in runs.values()}
     if len(epochs) != 1:
@@ -63,7 +89,9 @@ def combine(runs: dict[int, dict], restarts: int) -> list[dict]:
             raise SystemExit(
                 f"Group {group} needs seeds {list(seeds)}; missing {missing}."
             )
-        best = best_restart_seed({seed: runs[seed]["final_loss"] for seed in seeds})
+        best = best_restart_seed(
+            {seed: deciding_loss(runs[seed], screen_epochs) for seed in seeds}
+        )
         if best is None:
             raise SystemExit(f"Group {group}: no seed ended with a finite loss.")
         chosen.append(
@@ -81,23 +109,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", help="JSON reports (--json)")
     parser.add_argument("--restarts", type=int, default=3, help="restarts per group")
+    parser.add_argument(
+        "--screen-epochs",
+        type=int,
+        default=None,
+        help="choose by the loss after this epoch (best_of_restarts' "
+        "screen_epochs) instead of the final loss",
+    )
     parser.add_argument("--json", help="where to save the combined result")
     args = parser.parse_args()
     if args.restarts < 1:
         parser.error(f"--restarts must be at least 1; received {args.restarts}")
     runs = load_runs(args.reports)
-    chosen = combine(runs, args.restarts)
+    chosen = combine(runs, args.restarts, args.screen_epochs)
     chosen_seeds = {run["seed"] for run in chosen}
-    print("seed  final loss     ACC     NMI     ARI")
+    decides = (
+        "final loss"
+        if args.screen_epochs is None
+        else f"loss after epoch {args.screen_epochs}"
+    )
+    print(f"seed  {'deciding loss':>13s}     ACC     NMI     ARI")
     for seed in sorted(runs):
         run = runs[seed]
         mark = "  <- chosen" if seed in chosen_seeds else ""
         print(
-            f"{seed:4d}  {run['final_loss']:10.4f}  {run['acc']:.4f}  "
-            f"{run['nmi']:.4f}  {run['ari']:.4f}{mark}"
+            f"{seed:4d}  {deciding_loss(run, args.screen_epochs):13.4f}  "
+            f"{run['acc']:.4f}  {run['nmi']:.4f}  {run['ari']:.4f}{mark}"
         )
     print(
-        f"\nBest of {args.restarts} by final loss, {len(chosen)} groups, "
+        f"\nBest of {args.restarts} by {decides}, {len(chosen)} groups, "
         f"{chosen[0]['epochs']} epochs:"
     )
     summary = {}
@@ -108,14 +148,17 @@ def main() -> None:
             summary[name] = {"mean": mean, "std": std}
             each = ", ".join(f"{v:.4f}" for v in values)
             print(f"  {name:20s} {mean:.4f} ± {std:.4f}  ({each})")
-    losses = {seed: runs[seed]["final_loss"] for seed in sorted(runs)}
+    losses = {
+        seed: deciding_loss(runs[seed], args.screen_epochs) for seed in sorted(runs)
+    }
     lowest = best_restart_seed(losses)
-    print(f"  lowest final loss of all {len(runs)} seeds: seed {lowest}")
+    print(f"  lowest {decides} of all {len(runs)} seeds: seed {lowest}")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(
                 {
                     "restarts": args.restarts,
+                    "screen_epochs": args.screen_epochs,
                     "chosen": chosen,
                     "summary": summary,
                     "lowest_loss_seed": lowest,

@@ -6,7 +6,8 @@ model selection. Every seed trains a fresh model with the package defaults
 script reports mean ± std over seeds, reconstruction MSE, wall time, and
 K-means on raw pixels as the floor. With `--restarts R` each result is the
 best of R models by final training loss (`best_of_restarts`; labels score
-every restart but choose none). Run one backend per process:
+every restart but choose none); `--screen-epochs E` compares the restarts
+after E epochs and trains only the best on. Run one backend per process:
 
     KERAS_BACKEND=jax python benchmarks/mnist_clustering.py \
         --mnist ../shared/data/mnist.npz --samples /tmp/mae_samples.png \
@@ -86,6 +87,9 @@ def score(model: MixtureAutoencoder, x, y, history) -> dict:
     result = clustering_scores(y, clusters)
     result.update(
         final_loss=float(history.history["loss"][-1]),
+        # The epoch-mean loss after every epoch: lets combine_restarts.py
+        # compare restarts at an earlier epoch (--screen-epochs).
+        loss_per_epoch=[float(v) for v in history.history["loss"]],
         reconstruction_mse=float(np.mean(model.anomaly_score(x))),
         cluster_sizes=np.bincount(clusters, minlength=NUM_COMPONENTS).tolist(),
         # Rows: true digits 0-9; columns: components 0-9 (unused ones too).
@@ -107,7 +111,9 @@ def score(model: MixtureAutoencoder, x, y, history) -> dict:
 def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
     """Trains `args.restarts` models (seeds `group * restarts + r`) and keeps
     the one with the lowest final training loss (`best_of_restarts`): labels
-    score every restart but never choose."""
+    score every restart but never choose. With `--screen-epochs E` the
+    restarts are compared after E epochs and only the best trains on; each
+    restart's scores are then those after its E epochs."""
     scored = {}
     clock = [time.perf_counter()]
 
@@ -115,8 +121,9 @@ def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
         seconds = time.perf_counter() - clock[0]
         scored[seed] = {**score(model, x, y, history), "train_seconds": seconds}
         print(
-            f"restart seed {seed}: final loss {scored[seed]['final_loss']:.4f}, "
-            f"acc {scored[seed]['acc']:.4f}, {seconds:.0f} s"
+            f"restart seed {seed}: loss {scored[seed]['final_loss']:.4f} after "
+            f"{len(history.epoch)} epochs, acc {scored[seed]['acc']:.4f}, "
+            f"{seconds:.0f} s"
         )
         clock[0] = time.perf_counter()
 
@@ -126,16 +133,22 @@ def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
         restarts=args.restarts,
         seed=group * args.restarts,
         on_restart=on_restart,
+        screen_epochs=args.screen_epochs,
         batch_size=args.batch_size,
         epochs=args.epochs,
         verbose=args.verbose,
     )
-    result = dict(scored[best.seed])
     train_seconds = sum(run["train_seconds"] for run in scored.values())
+    if args.screen_epochs is None:
+        result = dict(scored[best.seed])
+    else:
+        train_seconds += time.perf_counter() - clock[0]
+        result = score(best.model, x, y, best.history)
+    epochs = args.epochs + (args.restarts - 1) * (args.screen_epochs or args.epochs)
     result.update(
         seed=best.seed,
         train_seconds=train_seconds,
-        seconds_per_epoch=train_seconds / (args.epochs * args.restarts),
+        seconds_per_epoch=train_seconds / epochs,
         restarts=[
             {
                 "seed": seed,
@@ -208,6 +221,13 @@ def main() -> None:
         help="models per result; the lowest final training loss is kept "
         "(keras_mae.training.best_of_restarts)",
     )
+    parser.add_argument(
+        "--screen-epochs",
+        type=int,
+        default=None,
+        help="with --restarts: compare the restarts after this many epochs "
+        "and train only the best to --epochs",
+    )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--latent-dim", type=int, default=10)
@@ -248,6 +268,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.restarts < 1:
         parser.error(f"--restarts must be at least 1; received {args.restarts}")
+    if args.screen_epochs is not None and args.restarts == 1:
+        parser.error("--screen-epochs compares restarts: give --restarts >= 2")
 
     x, y = load_digits() if args.dataset == "digits" else load_images(args.mnist)
     if args.limit:
@@ -287,6 +309,7 @@ def main() -> None:
         "images": len(x),
         "epochs": args.epochs,
         "restarts": args.restarts,
+        "screen_epochs": args.screen_epochs,
         "model_kwargs": args.model_kwargs,
         "compile_kwargs": args.compile_kwargs,
         "runs": runs,
@@ -300,7 +323,11 @@ def main() -> None:
     print(
         f"\nMixtureAutoencoder on {args.dataset} ({len(x)} images, "
         f"{len(runs)} seeds, {args.epochs} epochs, best of {args.restarts} "
-        "by final loss):"
+        + (
+            "by final loss):"
+            if args.screen_epochs is None
+            else f"by the loss after {args.screen_epochs} epochs):"
+        )
     )
     metrics = ["acc", "nmi", "ari", "reconstruction_mse", "train_seconds"]
     if args.sample_quality is not None:

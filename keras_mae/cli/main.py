@@ -23,6 +23,7 @@ def _train(args) -> int:
     for flag, value, unset in (
         ("--neighbor-weight", args.neighbor_weight, None),
         ("--restarts", args.restarts, 1),
+        ("--screen-epochs", args.screen_epochs, None),
     ):
         if args.model != "mae" and value != unset:
             raise ValueError(
@@ -30,6 +31,11 @@ def _train(args) -> int:
             )
     if args.restarts < 1:
         raise ValueError(f"--restarts must be at least 1; received {args.restarts}.")
+    if args.screen_epochs is not None and args.restarts == 1:
+        raise ValueError(
+            "--screen-epochs compares restarts: give --restarts 2 or more; "
+            "received --restarts 1."
+        )
     if args.model == "classifier":
         return _train_classifier(args)
     x, y = load_data(args.data)
@@ -63,7 +69,13 @@ def _train(args) -> int:
         model.fit(x, verbose=args.verbose, **fit)
     else:
         best = best_of_restarts(
-            build, x, args.restarts, args.seed, verbose=args.verbose, **fit
+            build,
+            x,
+            args.restarts,
+            args.seed,
+            screen_epochs=args.screen_epochs,
+            verbose=args.verbose,
+            **fit,
         )
         model = best.model
     seconds = time.perf_counter() - start
@@ -76,7 +88,11 @@ def _train(args) -> int:
     }
     if args.restarts > 1:
         result["seed"] = best.seed
-        result["final_loss_by_seed"] = best.scores
+        if args.screen_epochs is None:
+            result["final_loss_by_seed"] = best.scores
+        else:
+            result["screen_epochs"] = args.screen_epochs
+            result["screen_loss_by_seed"] = best.scores
     if args.model == "mae":
         result.update(_cluster_report(model, x, y))
     model.save_to_preset(
@@ -353,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="mae only: train this many models (seeds SEED, SEED+1, ...) and "
         "keep the one with the lowest final training loss",
+    )
+    train.add_argument(
+        "--screen-epochs",
+        type=int,
+        default=None,
+        help="mae only, with --restarts: compare the restarts after this many "
+        "epochs and train only the best to --epochs (cheaper restarts)",
     )
     train.add_argument(
         "--limit", type=int, default=0, help="use only the first N samples"

@@ -110,6 +110,26 @@ def test_train_restarts_keeps_the_lowest_final_loss(tmp_path, capsys):
         assert code == 2 and message in err
 
 
+def test_train_restarts_with_screening(tmp_path, capsys):
+    directory = str(tmp_path / "screened")
+    argv = train_argv("mae", directory, 128, "--num-components", "2")
+    argv[argv.index("--epochs") + 1] = "2"
+    code, out, _ = run(capsys, *argv, "--restarts", "2", "--screen-epochs", "1")
+    assert code == 0
+    report = json.loads(out)
+    assert report["screen_epochs"] == 1
+    losses = {int(seed): v for seed, v in report["screen_loss_by_seed"].items()}
+    assert sorted(losses) == [0, 1]
+    assert report["seed"] == min(losses, key=losses.get)
+    assert MixtureAutoencoder.from_preset(directory).seed == report["seed"]
+    for extra, message in (
+        (["--restarts", "1", "--screen-epochs", "1"], "give --restarts 2 or more"),
+        (["--restarts", "2", "--screen-epochs", "2"], "`screen_epochs`"),
+    ):
+        code, _, err = run(capsys, *argv, *extra)
+        assert code == 2 and message in err, err
+
+
 def test_evaluate_prints_scores_and_usage(trained_preset, capsys):
     code, out, _ = run(capsys, "evaluate", trained_preset, "--data", "digits")
     assert code == 0

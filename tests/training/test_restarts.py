@@ -130,6 +130,64 @@ def test_bad_arguments_give_clear_errors():
         )
 
 
+def test_screening_continues_only_the_best_restart(toy_mixture):
+    screened = {}
+
+    def record(model, seed, history):
+        screened[seed] = (model, history.history["loss"])
+
+    result = best_of_restarts(
+        _build_mae,
+        toy_mixture,
+        restarts=3,
+        screen_epochs=1,
+        on_restart=record,
+        epochs=3,
+        batch_size=256,
+        verbose=0,
+    )
+    steps = math.ceil(len(toy_mixture) / 256)
+    assert sorted(result.scores) == sorted(screened) == [0, 1, 2]
+    for seed, (model, losses) in screened.items():
+        assert len(losses) == 1 and result.scores[seed] == pytest.approx(losses[0])
+        if seed != result.seed:  # stopped after screening
+            assert int(model.optimizer.iterations) == steps
+    assert result.seed == best_restart_seed(result.scores)
+    # The chosen one went on from where screening stopped, to `epochs`.
+    assert result.model is screened[result.seed][0]
+    assert int(result.model.optimizer.iterations) == 3 * steps
+    assert result.history.epoch == [0, 1, 2]
+    losses = result.history.history["loss"]
+    assert len(losses) == 3 and losses[0] == pytest.approx(result.scores[result.seed])
+    assert len(result.history.history["usage_0"]) == 3
+
+
+def test_screened_training_goes_on_like_one_fit():
+    x, y = _linear_data()
+    fit = dict(y=y, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    screened = best_of_restarts(_regression, x, restarts=2, screen_epochs=1, **fit)
+    whole = best_of_restarts(_regression, x, restarts=1, seed=screened.seed, **fit)
+    for a, b in zip(
+        screened.model.get_weights(), whole.model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        screened.history.history["loss"], whole.history.history["loss"], rtol=1e-5
+    )
+
+
+def test_bad_screening_gives_clear_errors():
+    x, y = _linear_data()
+    with pytest.raises(
+        ValueError, match=r"`screen_epochs` to be an integer in \[1, 3\)"
+    ):
+        best_of_restarts(_regression, x, y=y, screen_epochs=3, epochs=3)
+    with pytest.raises(ValueError, match="trains from epoch 0; received initial_epoch"):
+        best_of_restarts(
+            _regression, x, y=y, screen_epochs=1, epochs=3, initial_epoch=1
+        )
+
+
 def test_best_restart_seed_is_the_rule_of_best_of_restarts():
     assert best_restart_seed({3: -1.0, 4: -2.0, 5: -1.5}) == 4
     # Not-finite values never win; of equal values the first (in run order).
