@@ -20,9 +20,10 @@ not be scored on fewer restarts than it claims.
 
 With `--screen-epochs E` it chooses by the loss after epoch E instead (the
 rule of `best_of_restarts(..., screen_epochs=E)`, which trains only the
-chosen restart past epoch E; a run trained straight through is the same
-training, `tests/training/test_restarts.py`). This needs reports that record
-`loss_per_epoch`.
+chosen restart past epoch E). The choice is the same; the chosen run's
+scores are those of a straight run, which for a `MixtureAutoencoder` differs
+from a screened-and-continued one in the batch order after epoch E (see
+`best_of_restarts`). This needs reports that record `loss_per_epoch`.
 """
 
 from __future__ import annotations

@@ -106,8 +106,11 @@ def best_of_restarts(
 
     With `screen_epochs=E`, every restart trains only its first E epochs, the
     value of `monitor` after them decides, and only the chosen model goes on
-    to `epochs` (a second `fit` with `initial_epoch=E`, so epoch numbers and
-    learning-rate schedules continue; callbacks start afresh). R restarts
+    to `epochs` (a second `fit` with `initial_epoch=E`, so epoch numbers,
+    optimizer state and learning-rate schedules continue; callbacks and
+    inputs that `fit` builds start afresh: a `MixtureAutoencoder` given an
+    array draws its batch order and neighbour partners again from its seed,
+    so the continued run is not bit-identical to a straight one). R restarts
     then cost `R * E + (epochs - E)` epochs instead of `R * epochs`. Use it
     when the ranking of the losses is settled early: for the default
     `MixtureAutoencoder` on MNIST (50 epochs) the runs that separate every
