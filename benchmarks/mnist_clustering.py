@@ -14,7 +14,9 @@ after E epochs and trains only the best on. Run one backend per process:
         --frechet-extractor weights_cards/mnist-classifier
 
 `--dataset digits` runs the same protocol on scikit-learn's 1797 8x8 digits
-(no download), the data of the package's short-training test.
+(no download), the data of the package's short-training test. `--digits 4 9`
+keeps only those MNIST digits, one component each: a quick test of whether
+runs separate look-alike digits.
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ from keras_mae.datasets import load_digits
 from keras_mae.metrics import FrechetDistance, clustering_scores, frechet_distance
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import best_of_restarts
-
-NUM_COMPONENTS = 10
 
 
 def load_images(path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +76,10 @@ class SampleQuality:
 
 def build_model(seed: int, args) -> MixtureAutoencoder:
     model = MixtureAutoencoder(
-        NUM_COMPONENTS, latent_dim=args.latent_dim, seed=seed, **args.model_kwargs
+        args.num_components,
+        latent_dim=args.latent_dim,
+        seed=seed,
+        **args.model_kwargs,
     )
     model.compile(**args.compile_kwargs)
     return model
@@ -85,17 +88,19 @@ def build_model(seed: int, args) -> MixtureAutoencoder:
 def score(model: MixtureAutoencoder, x, y, history) -> dict:
     clusters = model.predict_clusters(x)
     result = clustering_scores(y, clusters)
+    num_components = model.num_components
     result.update(
         final_loss=float(history.history["loss"][-1]),
         # The epoch-mean loss after every epoch: lets combine_restarts.py
         # compare restarts at an earlier epoch (--screen-epochs).
         loss_per_epoch=[float(v) for v in history.history["loss"]],
         reconstruction_mse=float(np.mean(model.anomaly_score(x))),
-        cluster_sizes=np.bincount(clusters, minlength=NUM_COMPONENTS).tolist(),
-        # Rows: true digits 0-9; columns: components 0-9 (unused ones too).
+        cluster_sizes=np.bincount(clusters, minlength=num_components).tolist(),
+        # Rows: true digits 0-9 (or those of --digits, in that order);
+        # columns: the components (unused ones too).
         # Shows which digits a component merges, which digit is split.
         contingency=confusion_matrix(
-            y, clusters, labels=np.arange(NUM_COMPONENTS)
+            y, clusters, labels=np.arange(num_components)
         ).tolist(),
         # The smallest epoch-mean share of any component over the whole run:
         # how close training came to a dead component.
@@ -166,14 +171,15 @@ def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
 def save_sample_grid(model: MixtureAutoencoder, path: str, per_component: int = 10):
     """One row of prior samples per component."""
     samples = [
-        model.sample(per_component, component=k, seed=k) for k in range(NUM_COMPONENTS)
+        model.sample(per_component, component=k, seed=k)
+        for k in range(model.num_components)
     ]
     save_image_grid(np.concatenate(samples), path, columns=per_component)
 
 
-def kmeans_floor(x, y, seed: int, n_init: int) -> dict:
+def kmeans_floor(x, y, num_clusters: int, seed: int, n_init: int) -> dict:
     start = time.perf_counter()
-    clusters = KMeans(NUM_COMPONENTS, n_init=n_init, random_state=seed).fit_predict(
+    clusters = KMeans(num_clusters, n_init=n_init, random_state=seed).fit_predict(
         x.reshape(len(x), -1)
     )
     result = clustering_scores(y, clusters)
@@ -206,6 +212,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("mnist", "digits"), default="mnist")
     parser.add_argument("--mnist", help="mnist.npz (default: $KERAS_MAE_MNIST)")
+    parser.add_argument(
+        "--digits",
+        type=int,
+        nargs="+",
+        help="MNIST only: keep the images of these digits, one component per "
+        "digit (labels renumbered 0, 1, ... in this order), e.g. 4 9",
+    )
     parser.add_argument(
         "--seeds",
         type=int,
@@ -272,6 +285,17 @@ def main() -> None:
         parser.error("--screen-epochs compares restarts: give --restarts >= 2")
 
     x, y = load_digits() if args.dataset == "digits" else load_images(args.mnist)
+    args.num_components = 10
+    if args.digits:
+        if args.dataset != "mnist" or len(set(args.digits)) != len(args.digits):
+            parser.error("--digits takes distinct MNIST digits, e.g. --digits 4 9")
+        if len(args.digits) < 2 or not set(args.digits) <= set(range(10)):
+            parser.error(f"--digits takes 2 to 10 of 0-9; received {args.digits}")
+        keep = np.isin(y, args.digits)
+        renumber = np.zeros(10, dtype=y.dtype)
+        renumber[args.digits] = np.arange(len(args.digits))
+        x, y = x[keep], renumber[y[keep]]
+        args.num_components = len(args.digits)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
     args.sample_quality = None
@@ -294,7 +318,9 @@ def main() -> None:
             )
     kmeans = None
     if not args.skip_kmeans:
-        kmeans = kmeans_floor(x, y, args.seeds[0], args.kmeans_n_init)
+        kmeans = kmeans_floor(
+            x, y, args.num_components, args.seeds[0], args.kmeans_n_init
+        )
     report = {
         "command": "KERAS_BACKEND="
         + keras.backend.backend()
@@ -306,6 +332,7 @@ def main() -> None:
         "accelerator": accelerator(),
         "keras": keras.__version__,
         "dataset": args.dataset,
+        "digits": args.digits,
         "images": len(x),
         "epochs": args.epochs,
         "restarts": args.restarts,
@@ -321,7 +348,9 @@ def main() -> None:
     }
     print("\n" + json.dumps(report, indent=1))
     print(
-        f"\nMixtureAutoencoder on {args.dataset} ({len(x)} images, "
+        f"\nMixtureAutoencoder on {args.dataset}"
+        + (f" digits {args.digits}" if args.digits else "")
+        + f" ({len(x)} images, "
         f"{len(runs)} seeds, {args.epochs} epochs, best of {args.restarts} "
         + (
             "by final loss):"

@@ -22,6 +22,7 @@ def _train(args) -> int:
 
     for flag, value, unset in (
         ("--neighbor-weight", args.neighbor_weight, None),
+        ("--consistency-shear", args.consistency_shear, None),
         ("--restarts", args.restarts, 1),
         ("--screen-epochs", args.screen_epochs, None),
     ):
@@ -55,10 +56,11 @@ def _train(args) -> int:
             input_shape=x.shape[1:],
             seed=seed,
         )
-        if args.neighbor_weight is not None:
-            model.compile(neighbor_weight=args.neighbor_weight)
-        else:
-            model.compile()
+        settings = {
+            "neighbor_weight": args.neighbor_weight,
+            "consistency_shear": args.consistency_shear,
+        }
+        model.compile(**{k: v for k, v in settings.items() if v is not None})
         return model
 
     fit = {"batch_size": args.batch_size, "epochs": args.epochs}
@@ -362,6 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="mae only: weight of the nearest-neighbour term (0 turns it off; "
         "default: MixtureAutoencoder.compile's)",
+    )
+    train.add_argument(
+        "--consistency-shear",
+        type=float,
+        default=None,
+        help="mae only: largest shear of the consistency term's transforms (0 "
+        "for images whose class changes under shear; default: "
+        "MixtureAutoencoder.compile's)",
     )
     train.add_argument(
         "--restarts",

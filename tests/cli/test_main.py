@@ -79,16 +79,16 @@ def test_train_writes_a_preset_with_its_scores(trained_preset):
     assert model.num_components == 3 and model.latent_dim == 2
 
 
-def test_train_sets_the_neighbor_weight(tmp_path, capsys):
+def test_train_sets_the_neighbor_weight_and_shear(tmp_path, capsys):
     directory = str(tmp_path / "neighbors")
     argv = train_argv("mae", directory, 128, "--num-components", "2")
-    assert main([*argv, "--neighbor-weight", "0.5"]) == 0
+    settings = ["--neighbor-weight", "0.5", "--consistency-shear", "0"]
+    assert main([*argv, *settings]) == 0
     model = MixtureAutoencoder.from_preset(directory)
-    assert model.neighbor_weight == 0.5
-    code, _, err = run(
-        capsys, *train_argv("gan", directory, 64), "--neighbor-weight", "1"
-    )
-    assert code == 2 and "--neighbor-weight applies to `train mae`" in err
+    assert (model.neighbor_weight, model.consistency_shear) == (0.5, 0.0)
+    for flag in ("--neighbor-weight", "--consistency-shear"):
+        code, _, err = run(capsys, *train_argv("gan", directory, 64), flag, "1")
+        assert code == 2 and f"{flag} applies to `train mae`" in err
 
 
 def test_train_restarts_keeps_the_lowest_final_loss(tmp_path, capsys):
