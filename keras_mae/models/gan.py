@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_mae.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from keras_mae.models import losses
+from keras_mae.presets.mixin import PresetMixin
 from keras_mae.training import AdversarialModel, Player
 from keras_mae.utils.argument_checks import check_int
 
@@ -85,7 +86,7 @@ def default_discriminator(data_shape) -> keras.layers.Layer:
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
-class GAN(AdversarialModel):
+class GAN(PresetMixin, AdversarialModel):
     """A GAN whose losses are written once and train on TF, JAX and PyTorch.
 
     The generator maps noise `z ~ N(0, I)` of size `latent_dim` to data; the

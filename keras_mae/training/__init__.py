@@ -2,8 +2,9 @@
 
 from keras_mae.training.adversarial_model import AdversarialModel
 from keras_mae.training.backend import input_gradients
-from keras_mae.training.callbacks import ReseedDeadComponents, TerminateOnNaNLosses
+from keras_mae.training.callbacks import SetDatasetEpoch, TerminateOnNaNLosses
 from keras_mae.training.player import Player
+from keras_mae.training.reseeding import ReseedDeadComponents, reseed_component
 from keras_mae.training.restarts import (
     RestartResult,
     best_of_restarts,
@@ -15,8 +16,10 @@ __all__ = [
     "Player",
     "ReseedDeadComponents",
     "RestartResult",
+    "SetDatasetEpoch",
     "TerminateOnNaNLosses",
     "best_of_restarts",
     "best_restart_seed",
     "input_gradients",
+    "reseed_component",
 ]

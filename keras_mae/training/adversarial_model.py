@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_mae.presets.mixin import PresetMixin
+from keras_mae.datasets.batches import ArrayBatches
 from keras_mae.training import backend
+from keras_mae.training.callbacks import SetDatasetEpoch
 from keras_mae.training.player import Player
+from keras_mae.utils.argument_checks import check_int, check_number
 
 _SEED_STATE_KEY = "seed_generator_state"
 
@@ -48,7 +51,7 @@ class _PlayerOptimizerMap:
             ) from None
 
 
-class AdversarialModel(PresetMixin, keras.Model):
+class AdversarialModel(keras.Model):
     """A Keras model trained as a game between players, on every backend.
 
     Subclasses declare the game once:
@@ -62,13 +65,24 @@ class AdversarialModel(PresetMixin, keras.Model):
     PyTorch (through `keras_mae.training.backend`), keeps all optimizers inside
     `model.optimizer` (a `keras.optimizers.MultiOptimizer`, so JAX's trainer
     state, saving, `BackupAndRestore` and schedules see every one of them),
-    re-compiles itself when loaded, saves the state of its
-    `keras.random.SeedGenerator` so a resumed run draws the same noise, and
-    loads and saves presets (`from_preset`, `save_to_preset`).
+    re-compiles itself when loaded, and saves the state of its
+    `keras.random.SeedGenerator` (and of its layers', e.g. dropout) so a
+    resumed run draws the same noise.
+
+    `fit` on an array visits it in an order fixed by `seed` and the epoch
+    (`keras_mae.datasets.ArrayBatches`, told the epoch by
+    `keras_mae.training.SetDatasetEpoch`), not by process-global random state:
+    a run killed after epoch `k` and resumed in a new process by
+    `keras.callbacks.BackupAndRestore` ends with the weights of the run that
+    was never interrupted.
+
+    Models add presets (`from_preset`, `save_to_preset`) by also inheriting
+    `keras_mae.presets.PresetMixin`; the trainer core does not depend on them.
 
     Args:
-        seed: Optional integer seed of the model's `SeedGenerator`; with a fixed
-            seed, training on the same backend is repeatable.
+        seed: Optional integer seed of the model's `SeedGenerator` and of the
+            order `fit` visits arrays in; with a fixed seed, training on the
+            same backend is repeatable, also when resumed.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
     """
 
@@ -180,6 +194,144 @@ class AdversarialModel(PresetMixin, keras.Model):
         self.compile(**config)
 
     # ------------------------------------------------------------------
+    # Training data: batch orders that are a function of (seed, epoch).
+    def fit(self, x=None, y=None, **kwargs):
+        """Trains the model; takes the arguments of `keras.Model.fit`.
+
+        An array `x` (NumPy or a backend tensor) is served by `_training_data`
+        as `keras_mae.datasets.ArrayBatches` seeded with the model's `seed`, so
+        the batch order of every epoch is the same in every process. Labels
+        `y` are not used by these unsupervised models: they are ignored.
+        `batch_size`, `shuffle` (`True` or `False`), `validation_split` and
+        `validation_batch_size` keep Keras's meaning.
+
+        Any `x` with a `set_epoch(epoch)` method (`ArrayBatches` and its
+        subclasses) gets a `keras_mae.training.SetDatasetEpoch` callback, so a
+        run resumed by `keras.callbacks.BackupAndRestore` at epoch `k` serves
+        epoch `k`'s batches; Keras's own shuffling of the dataset's batches
+        (process-global state) is turned off: the dataset shuffles itself.
+        Other inputs (`tf.data`, PyTorch `DataLoader`s, other `PyDataset`s) go
+        to Keras as they are.
+        """
+        if hasattr(x, "shape"):
+            x, kwargs = self._training_data(x, kwargs)
+            y = None  # unsupervised: labels are ignored, as before
+        kwargs = self._with_dataset_epoch(x, kwargs)
+        return super().fit(x, y, **kwargs)
+
+    def _training_data(
+        self,
+        x,
+        kwargs: dict[str, Any],
+        make_batches: Callable[..., Any] = ArrayBatches,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Training batches of an array, and the `fit` arguments left for Keras.
+
+        The one place where `fit` turns an array into batches; a subclass that
+        needs richer batches passes its own `make_batches`.
+
+        Contract:
+
+        - `x` is an array with `.shape` (NumPy, or a backend tensor converted
+          with `keras.ops.convert_to_numpy`).
+        - `kwargs` (the `fit` keyword arguments, not changed) are read for
+          `batch_size` (default 32), `shuffle` (`True`, the default, or
+          `False`; `"batch"` and other values raise a `ValueError`),
+          `validation_split` (in `[0, 1)`: as Keras does, the last fraction of
+          the samples, before any shuffling, becomes `validation_data`,
+          unless `validation_data` is given) and `validation_batch_size`
+          (default: `batch_size`). `sample_weight` or `class_weight` raise a
+          `ValueError`: the losses do not weight samples.
+        - `make_batches(x, batch_size=..., shuffle=..., seed=self.seed)` is
+          called once, with the training part of `x` as a NumPy array; it
+          returns the dataset `fit` trains on: an `ArrayBatches` (subclass) or
+          any dataset whose order is set by `set_epoch(epoch)`.
+
+        Returns:
+            `(data, kwargs)`: the dataset, and a new dict of the other `fit`
+            arguments without `batch_size`, `validation_split` and `shuffle`
+            (the dataset shuffles itself), with `validation_data` (the held-out
+            array, if any) and `validation_batch_size` set. Pass both to
+            `fit`, which adds the `SetDatasetEpoch` callback.
+        """
+        owner = f"{type(self).__name__}.fit"
+        kwargs = dict(kwargs)
+        for argument in ("sample_weight", "class_weight"):
+            if kwargs.get(argument) is not None:
+                raise ValueError(
+                    f"{owner}: the model is unsupervised and its losses do not "
+                    f"weight samples; received `{argument}`. Leave it out."
+                )
+            kwargs.pop(argument, None)
+        if not isinstance(x, np.ndarray):
+            x = keras.ops.convert_to_numpy(x)
+        if x.ndim < 1 or len(x) < 1:
+            raise ValueError(
+                f"{owner} expects an array of samples of shape (n, ...), n >= 1; "
+                f"received shape {x.shape}."
+            )
+        batch_size = kwargs.pop("batch_size", None)
+        if batch_size is None:
+            batch_size = 32  # Keras's default
+        batch_size = check_int(owner, "batch_size", batch_size)
+        shuffle = kwargs.pop("shuffle", True)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise ValueError(
+                f"{owner} shuffles arrays itself, in an order fixed by the "
+                "model's seed and the epoch; it expects `shuffle` to be True or "
+                f"False (not Keras's 'batch'); received {shuffle!r}."
+            )
+        split = kwargs.pop("validation_split", None)
+        if split is None:
+            split = 0.0
+        split = check_number(
+            owner,
+            "validation_split",
+            split,
+            0.0,
+            1.0,
+            what="the share of the samples held out, from the end",
+        )
+        if split and kwargs.get("validation_data") is None:
+            cut = int(math.floor(len(x) * (1.0 - split)))
+            if cut in (0, len(x)):
+                raise ValueError(
+                    f"{owner}: validation_split={split!r} of {len(x)} samples "
+                    f"leaves {cut} for training and {len(x) - cut} for "
+                    "validation; both need at least one."
+                )
+            x, kwargs["validation_data"] = x[:cut], x[cut:]
+        if kwargs.get("validation_batch_size") is None:
+            kwargs["validation_batch_size"] = batch_size
+        data = make_batches(
+            x, batch_size=batch_size, shuffle=bool(shuffle), seed=self.seed
+        )
+        return data, kwargs
+
+    def _with_dataset_epoch(self, x, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`fit` arguments with a `SetDatasetEpoch(x)` first in the callbacks.
+
+        Only for an `x` with `set_epoch`; also sets `shuffle=False`, so Keras
+        does not reorder the dataset's batches with process-global state.
+        """
+        if not callable(getattr(x, "set_epoch", None)):
+            return kwargs
+        kwargs = {**kwargs, "shuffle": False}
+        callbacks = kwargs.get("callbacks")
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            present = callbacks.callbacks
+        else:
+            present = callbacks = list(callbacks or [])
+        if any(isinstance(c, SetDatasetEpoch) and c.dataset is x for c in present):
+            return kwargs
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            # Keras's list: the callback must run before the others' epoch start.
+            callbacks.callbacks.insert(0, SetDatasetEpoch(x))
+        else:
+            kwargs["callbacks"] = [SetDatasetEpoch(x), *callbacks]
+        return kwargs
+
+    # ------------------------------------------------------------------
     # Training and evaluation.
     @property
     def metrics(self):
@@ -237,17 +389,41 @@ class AdversarialModel(PresetMixin, keras.Model):
         }
 
     # ------------------------------------------------------------------
-    # The seed generator's state is not a layer weight; save it ourselves.
+    # Seed generators' states are not layer weights; save them ourselves.
+    def _layer_seed_generators(self) -> list[keras.random.SeedGenerator]:
+        """The seed generators of the model's layers (e.g. dropout), in order.
+
+        All but the model's own `seed_generator`; Keras saves none of them, so
+        without this a resumed run would draw other dropout masks.
+        """
+        found, seen = [], {id(self.seed_generator)}
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            for generator in getattr(layer, "_seed_generators", []):
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    found.append(generator)
+        return found
+
     def save_own_variables(self, store):
         super().save_own_variables(store)
         store[_SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state)
+        # Only models with such layers get these keys: other files are unchanged.
+        for i, generator in enumerate(self._layer_seed_generators()):
+            store[f"{_SEED_STATE_KEY}_{i}"] = keras.ops.convert_to_numpy(
+                generator.state
+            )
 
     def load_own_variables(self, store):
         # The store may be an HDF5 entry without `in`; list its keys.
         keys = list(store.keys())
-        super().load_own_variables({k: store[k] for k in keys if k != _SEED_STATE_KEY})
-        if _SEED_STATE_KEY in keys:
+        own = {k for k in keys if k.startswith(_SEED_STATE_KEY)}
+        super().load_own_variables({k: store[k] for k in keys if k not in own})
+        if _SEED_STATE_KEY in own:
             self.seed_generator.state.assign(np.asarray(store[_SEED_STATE_KEY]))
+        for i, generator in enumerate(self._layer_seed_generators()):
+            key = f"{_SEED_STATE_KEY}_{i}"
+            if key in own:  # files saved before these keys existed lack them
+                generator.state.assign(np.asarray(store[key]))
 
     def get_config(self):
         config = super().get_config()
