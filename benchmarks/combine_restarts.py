@@ -21,9 +21,10 @@ not be scored on fewer restarts than it claims.
 With `--screen-epochs E` it chooses by the loss after epoch E instead (the
 rule of `best_of_restarts(..., screen_epochs=E)`, which trains only the
 chosen restart past epoch E). The choice is the same; the chosen run's
-scores are those of a straight run, which for a `MixtureAutoencoder` differs
-from a screened-and-continued one in the batch order after epoch E (see
-`best_of_restarts`). This needs reports that record `loss_per_epoch`.
+scores are those of a straight run, which a screened-and-continued
+`MixtureAutoencoder` repeats: it trains on the same batches, a function of
+its seed and the epoch (see `best_of_restarts`). This needs reports that
+record `loss_per_epoch`.
 """
 
 from __future__ import annotations

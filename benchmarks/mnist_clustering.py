@@ -2,7 +2,8 @@
 
 Labels are used only to score the final clustering, never for training or
 model selection. Every seed trains a fresh model with the package defaults
-(`MixtureAutoencoder(10, latent_dim)`, `compile()`) and the same epochs; the
+(`MixtureAutoencoder(10, latent_dim)`, `compile()`; `--model-kwargs` changes
+them) and the same epochs; the
 script reports mean ± std over seeds, reconstruction MSE, wall time, and
 K-means on raw pixels as the floor. With `--restarts R` each result is the
 best of R models by final training loss (`best_of_restarts`; labels score
@@ -37,6 +38,7 @@ from sklearn.metrics import confusion_matrix
 
 from keras_mae.cli.images import save_image_grid
 from keras_mae.datasets import load_digits
+from keras_mae.layers import RandomAffine
 from keras_mae.metrics import FrechetDistance, clustering_scores, frechet_distance
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import best_of_restarts
@@ -74,14 +76,37 @@ class SampleQuality:
         return frechet_distance(*self.fd.statistics(samples), *self.reference)
 
 
+def model_arguments(kwargs: dict, seed: int) -> dict:
+    """`--model-kwargs` as `MixtureAutoencoder` arguments, for the model `seed`.
+
+    JSON holds no layers, so the augmentation is written as numbers:
+    `"consistency_shear": S` (the old `compile` argument) is the default
+    augmentation with shear S, `RandomAffine(shear=S)`, and an `"augmentation"`
+    object holds `RandomAffine` arguments (`null` is no augmentation). Either
+    one is seeded with the model's seed, as the default augmentation is.
+    """
+    kwargs = dict(kwargs)
+    shear = kwargs.pop("consistency_shear", None)
+    layer = {"seed": seed, "name": "augmentation"}
+    if shear is not None:
+        if "augmentation" in kwargs:
+            raise ValueError(
+                "--model-kwargs: give `consistency_shear` or `augmentation`, not both."
+            )
+        kwargs["augmentation"] = RandomAffine(shear=shear, **layer)
+    elif isinstance(kwargs.get("augmentation"), dict):
+        kwargs["augmentation"] = RandomAffine(**{**layer, **kwargs["augmentation"]})
+    return kwargs
+
+
 def build_model(seed: int, args) -> MixtureAutoencoder:
     model = MixtureAutoencoder(
         args.num_components,
         latent_dim=args.latent_dim,
         seed=seed,
-        **args.model_kwargs,
+        **model_arguments(args.model_kwargs, seed),
     )
-    model.compile(**args.compile_kwargs)
+    model.compile()
     return model
 
 
@@ -269,20 +294,43 @@ def main() -> None:
         "--model-kwargs",
         type=json.loads,
         default={},
-        help="JSON of MixtureAutoencoder arguments to change (for exploring; "
-        "the numbers in docs/benchmarks.md use the defaults)",
+        help="JSON of MixtureAutoencoder arguments to change, the loss "
+        'weights included (for exploring), e.g. \'{"neighbor_weight": 0, '
+        '"consistency_shear": 0}\'; "consistency_shear": S is '
+        'augmentation=RandomAffine(shear=S), and an "augmentation" object '
+        "holds RandomAffine arguments. The numbers in docs/benchmarks.md use "
+        "the defaults",
     )
     parser.add_argument(
         "--compile-kwargs",
         type=json.loads,
         default={},
-        help="JSON of compile() arguments to change (for exploring)",
+        help="deprecated: the old name of --model-kwargs for the loss "
+        "arguments, from when compile() took them; merged into --model-kwargs",
     )
     args = parser.parse_args()
     if args.restarts < 1:
         parser.error(f"--restarts must be at least 1; received {args.restarts}")
     if args.screen_epochs is not None and args.restarts == 1:
         parser.error("--screen-epochs compares restarts: give --restarts >= 2")
+    for option in ("model_kwargs", "compile_kwargs"):
+        if not isinstance(getattr(args, option), dict):
+            parser.error(f"--{option.replace('_', '-')} takes a JSON object")
+    if args.compile_kwargs:
+        both = sorted(set(args.compile_kwargs) & set(args.model_kwargs))
+        if both:
+            parser.error(f"{both} given in both --model-kwargs and --compile-kwargs")
+        print(
+            "--compile-kwargs is deprecated: MixtureAutoencoder takes these "
+            "arguments now; they are passed as --model-kwargs.",
+            file=sys.stderr,
+        )
+    args.given_model_kwargs = args.model_kwargs
+    args.model_kwargs = {**args.model_kwargs, **args.compile_kwargs}
+    try:
+        model_arguments(args.model_kwargs, seed=0)  # bad values fail here, early
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
 
     x, y = load_digits() if args.dataset == "digits" else load_images(args.mnist)
     args.num_components = 10
@@ -337,7 +385,10 @@ def main() -> None:
         "epochs": args.epochs,
         "restarts": args.restarts,
         "screen_epochs": args.screen_epochs,
+        # The arguments of every model (those of --compile-kwargs included),
+        # and the options as given.
         "model_kwargs": args.model_kwargs,
+        "given_model_kwargs": args.given_model_kwargs,
         "compile_kwargs": args.compile_kwargs,
         "runs": runs,
         "frechet_distance_real_images": None

@@ -1,10 +1,12 @@
 """Times the two exact searches of `nearest_neighbors` on all 70k MNIST images.
 
-`nearest_neighbors` (behind the nearest-neighbour term of
-`MixtureAutoencoder.fit`) searches with keras.ops in blocks of rows when the
-backend computes on a GPU, and with scikit-learn's `NearestNeighbors` on the
-CPU. This script times both wherever it runs (the keras.ops one on the
-backend's device) and prints the share of samples whose neighbour sets agree.
+`nearest_neighbors(x, k, method=...)` searches with keras.ops in blocks of
+rows (`method="keras"`) or with scikit-learn's `NearestNeighbors`
+(`"sklearn"`, the default); `MixtureAutoencoder.fit`, behind its
+nearest-neighbour term, picks keras.ops when the backend computes on a GPU
+and scikit-learn on the CPU. This script times both wherever it runs (the
+keras.ops one on the backend's device) and prints the share of samples whose
+neighbour sets agree.
 One backend per process:
 
     KERAS_BACKEND=jax python benchmarks/neighbor_search.py \
@@ -52,9 +54,8 @@ def main() -> None:
         found[name] = search(flat, args.num_neighbors)
         times[name] = time.perf_counter() - start
         print(f"{name:12s} {times[name]:6.1f} s", flush=True)
-    print(
-        f"nearest_neighbors uses: {'keras.ops' if on_accelerator() else 'scikit-learn'}"
-    )
+    used = "keras.ops" if on_accelerator() else "scikit-learn"
+    print(f"MixtureAutoencoder.fit searches with: {used}")
     same_sets = np.all(
         np.sort(found["keras.ops"], 1) == np.sort(found["scikit-learn"], 1), axis=1
     )

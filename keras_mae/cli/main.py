@@ -18,6 +18,7 @@ def _train(args) -> int:
     import keras
 
     from keras_mae import models
+    from keras_mae.layers import RandomAffine
     from keras_mae.training import best_of_restarts
 
     for flag, value, unset in (
@@ -37,11 +38,19 @@ def _train(args) -> int:
             "--screen-epochs compares restarts: give --restarts 2 or more; "
             "received --restarts 1."
         )
+    shear = args.consistency_shear
+    if shear is not None and not 0.0 <= shear < 1.0:
+        raise ValueError(f"--consistency-shear must be in [0, 1); received {shear}.")
     if args.model == "classifier":
         return _train_classifier(args)
     x, y = load_data(args.data)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
+    if shear is not None and x.ndim != 4:
+        raise ValueError(
+            "--consistency-shear sets the shear of the image augmentation; "
+            f"{args.data} holds samples of shape {x.shape[1:]}, not images."
+        )
 
     def build(seed):
         if args.model == "gan":
@@ -50,17 +59,22 @@ def _train(args) -> int:
             )
             model.compile()
             return model
+        settings = {}
+        if args.neighbor_weight is not None:
+            settings["neighbor_weight"] = args.neighbor_weight
+        if shear is not None:
+            # The default augmentation (`"auto"`), with another shear.
+            settings["augmentation"] = RandomAffine(
+                shear=shear, seed=seed, name="augmentation"
+            )
         model = models.MixtureAutoencoder(
             num_components=args.num_components,
             latent_dim=args.latent_dim,
             input_shape=x.shape[1:],
             seed=seed,
+            **settings,
         )
-        settings = {
-            "neighbor_weight": args.neighbor_weight,
-            "consistency_shear": args.consistency_shear,
-        }
-        model.compile(**{k: v for k, v in settings.items() if v is not None})
+        model.compile()
         return model
 
     fit = {"batch_size": args.batch_size, "epochs": args.epochs}
@@ -363,15 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="mae only: weight of the nearest-neighbour term (0 turns it off; "
-        "default: MixtureAutoencoder.compile's)",
+        "default: MixtureAutoencoder's neighbor_weight)",
     )
     train.add_argument(
         "--consistency-shear",
         type=float,
         default=None,
-        help="mae only: largest shear of the consistency term's transforms (0 "
-        "for images whose class changes under shear; default: "
-        "MixtureAutoencoder.compile's)",
+        help="mae only: largest shear of the consistency term's transforms, in "
+        "[0, 1) (augmentation=RandomAffine(shear=...); 0 for images whose "
+        "class changes under shear; default: RandomAffine's 0.4)",
     )
     train.add_argument(
         "--restarts",

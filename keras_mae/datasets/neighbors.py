@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-import keras
 import numpy as np
 from keras import ops
 from sklearn.neighbors import NearestNeighbors
 
-from keras_mae.training.backend import on_accelerator
+from keras_mae.datasets.batches import ArrayBatches
 from keras_mae.utils.argument_checks import check_int
 
 # The results of the last searches, by the content of `x`: the search costs a
@@ -54,21 +53,23 @@ def _search_on_device(flat: np.ndarray, num_neighbors: int) -> np.ndarray:
     return np.concatenate(found).astype("int64")
 
 
-def nearest_neighbors(x, num_neighbors: int = 5) -> np.ndarray:
+def nearest_neighbors(x, num_neighbors: int = 5, method: str = "sklearn") -> np.ndarray:
     """Indices of each sample's nearest neighbours in `x`, by Euclidean distance.
 
     Samples are compared as flat vectors (images: raw pixels) by an exact
-    search: on a GPU with keras.ops, in blocks of rows; on the CPU with
-    scikit-learn, which is faster there. Both find the same neighbours (up to
-    the order of ties). A sample is never its own neighbour, even when `x`
-    holds copies of it. The search is quadratic in `len(x)`: 80 to 84 s for
-    the 70,000 MNIST images on 2 CPU cores (docs/benchmarks.md). The results for
-    the last two arrays are remembered (by content), so calling it again on
-    the same data is free.
+    search: with scikit-learn (`method="sklearn"`, faster on a CPU), or with
+    keras.ops in blocks of rows on the backend's device (`method="keras"`,
+    for a GPU; `MixtureAutoencoder.fit` picks it when there is one). Both
+    find the same neighbours (up to the order of ties). A sample is never
+    its own neighbour, even when `x` holds copies of it. The search is
+    quadratic in `len(x)`: 80 to 84 s for the 70,000 MNIST images on 2 CPU
+    cores (docs/benchmarks.md). The results for the last two arrays are
+    remembered (by content), so calling it again on the same data is free.
 
     Args:
         x: Array of samples, shape `(n, ...)`, `n > num_neighbors`.
         num_neighbors: How many neighbours per sample, at least 1.
+        method: `"sklearn"` or `"keras"`, as above.
 
     Returns:
         An int array `(n, num_neighbors)`, nearest first.
@@ -87,16 +88,22 @@ def nearest_neighbors(x, num_neighbors: int = 5) -> np.ndarray:
             f"nearest_neighbors expects more than {num_neighbors} samples, shape "
             f"(n, ...); received shape {x.shape}."
         )
+    searches = {"sklearn": _search_on_cpu, "keras": _search_on_device}
+    if method not in searches:
+        raise ValueError(
+            f"nearest_neighbors expects `method` in {sorted(searches)}; "
+            f"received {method!r}."
+        )
     flat = np.ascontiguousarray(x.reshape(len(x), -1))
     key = (
         flat.shape,
         flat.dtype.str,
         int(num_neighbors),
+        method,
         hashlib.blake2b(flat.data, digest_size=16).digest(),
     )
     if key not in _CACHE:
-        search = _search_on_device if on_accelerator() else _search_on_cpu
-        neighbors = search(flat, int(num_neighbors))
+        neighbors = searches[method](flat, int(num_neighbors))
         neighbors.flags.writeable = False
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -104,14 +111,17 @@ def nearest_neighbors(x, num_neighbors: int = 5) -> np.ndarray:
     return _CACHE[key]
 
 
-class NeighborPairs(keras.utils.PyDataset):
+class NeighborPairs(ArrayBatches):
     """Batches `{"x": samples, "neighbor": one near neighbour of each}`.
 
     Each epoch, every sample is paired with one of its neighbours drawn at
-    random (`resample=False` keeps the first draw, for evaluation). This is
-    the input `MixtureAutoencoder.fit` builds for itself from arrays when
-    `compile(neighbor_weight=...)` is on; build it yourself to feed the same
-    pairs from another source, or to reuse neighbours across many `fit` calls.
+    random (`resample=False` keeps the draw of epoch 0, for evaluation). The
+    order and the draws are functions of `seed` and the epoch
+    (`ArrayBatches`), so a resumed run sees the batches an uninterrupted one
+    would. This is the input `MixtureAutoencoder.fit` builds for itself from
+    arrays when its `neighbor_weight` is on; build it yourself
+    (`from_array`, or with neighbours from your own, e.g. approximate,
+    search) to reuse the neighbours across many `fit` calls.
 
     Args:
         x: Array of samples, shape `(n, ...)`.
@@ -126,13 +136,12 @@ class NeighborPairs(keras.utils.PyDataset):
 
     Examples:
 
-    ```python
-    import numpy as np
-    from keras_mae.datasets import NeighborPairs, nearest_neighbors
-    x = np.random.default_rng(0).uniform(size=(100, 8, 8, 1)).astype("float32")
-    pairs = NeighborPairs(x, nearest_neighbors(x, 5), batch_size=32, seed=0)
-    batch = pairs[0]  # {"x": (32, 8, 8, 1), "neighbor": (32, 8, 8, 1)}
-    ```
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).uniform(size=(100, 8, 8, 1)).astype("float32")
+    >>> pairs = NeighborPairs.from_array(x, num_neighbors=5, batch_size=32, seed=0)
+    >>> batch = pairs[0]
+    >>> batch["x"].shape, batch["neighbor"].shape
+    ((32, 8, 8, 1), (32, 8, 8, 1))
     """
 
     def __init__(
@@ -145,12 +154,12 @@ class NeighborPairs(keras.utils.PyDataset):
         seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
         if not hasattr(x, "shape") or len(x.shape) < 2:
             raise ValueError(
                 "NeighborPairs expects an array of samples `x`, shape (n, ...); "
                 f"received {getattr(x, 'shape', type(x).__name__)}."
             )
+        super().__init__(np.asarray(x), batch_size, shuffle, seed, **kwargs)
         neighbors = np.asarray(neighbors)
         if (
             neighbors.ndim != 2
@@ -167,33 +176,49 @@ class NeighborPairs(keras.utils.PyDataset):
                 f"NeighborPairs expects neighbour indices in [0, {len(x)}); "
                 f"received values in [{neighbors.min()}, {neighbors.max()}]."
             )
-        self.x = x
         self.neighbors = neighbors
-        self.batch_size = check_int("NeighborPairs", "batch_size", batch_size)
-        self.shuffle = shuffle
-        self.resample = resample
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(x))
-        self._partner = None
-        self._draw()
+        self.resample = bool(resample)
+        self._cached_partner: tuple[int, np.ndarray] | None = None
 
-    def _draw(self) -> None:
-        n, k = self.neighbors.shape
-        if self.shuffle:
-            self._order = self._rng.permutation(n)
-        if self._partner is None or self.resample:
-            self._partner = self.neighbors[np.arange(n), self._rng.integers(0, k, n)]
+    @classmethod
+    def from_array(
+        cls,
+        x,
+        num_neighbors: int = 5,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        resample: bool = True,
+        seed: int | None = None,
+        method: str = "sklearn",
+        **kwargs,
+    ) -> NeighborPairs:
+        """Pairs for `x`, with its `num_neighbors` nearest neighbours searched.
 
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
+        Args:
+            x: Array of samples, shape `(n, ...)`, `n > num_neighbors`.
+            num_neighbors: How many nearest neighbours to draw from.
+            batch_size: Samples per batch.
+            shuffle: Visit the samples in a new random order every epoch.
+            resample: Draw a new neighbour of each sample every epoch.
+            seed: Seed of the order and of the neighbour draws.
+            method: The search, `"sklearn"` or `"keras"` (`nearest_neighbors`).
+            **kwargs: Passed to `NeighborPairs`.
+        """
+        x = np.asarray(x)
+        neighbors = nearest_neighbors(x, num_neighbors, method=method)
+        return cls(x, neighbors, batch_size, shuffle, resample, seed, **kwargs)
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        if not 0 <= index < len(self):
-            raise IndexError(
-                f"NeighborPairs has {len(self)} batches; received index {index}."
-            )
-        batch = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        return {"x": self.x[batch], "neighbor": self.x[self._partner[batch]]}
+    @property
+    def partners(self) -> np.ndarray:
+        """The neighbour each sample is paired with in the current epoch."""
+        epoch = int(self.epoch) if self.resample else 0
+        cached = self._cached_partner
+        if cached is None or cached[0] != epoch:
+            n, k = self.neighbors.shape
+            rng = np.random.default_rng([self.seed, epoch, 1])
+            partner = self.neighbors[np.arange(n), rng.integers(0, k, n)]
+            cached = self._cached_partner = (epoch, partner)
+        return cached[1]
 
-    def on_epoch_end(self) -> None:
-        self._draw()
+    def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return {"x": self.x[indices], "neighbor": self.x[self.partners[indices]]}

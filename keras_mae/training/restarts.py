@@ -107,10 +107,12 @@ def best_of_restarts(
     With `screen_epochs=E`, every restart trains only its first E epochs, the
     value of `monitor` after them decides, and only the chosen model goes on
     to `epochs` (a second `fit` with `initial_epoch=E`, so epoch numbers,
-    optimizer state and learning-rate schedules continue; callbacks and
-    inputs that `fit` builds start afresh: a `MixtureAutoencoder` given an
-    array draws its batch order and neighbour partners again from its seed,
-    so the continued run is not bit-identical to a straight one). R restarts
+    optimizer state and learning-rate schedules continue; callbacks that
+    `fit` builds start afresh). A keras_mae model given an array serves
+    epoch `e`'s batches (and a `MixtureAutoencoder` its neighbour partners)
+    by its seed and `e`, and keeps its other state (noise, augmentation,
+    re-seeding counters) in the model, so the continued run trains as a
+    straight one would: the same weights on PyTorch (tested). R restarts
     then cost `R * E + (epochs - E)` epochs instead of `R * epochs`. Use it
     when the ranking of the losses is settled early: for the default
     `MixtureAutoencoder` on MNIST (50 epochs) the runs that separate every

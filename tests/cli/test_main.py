@@ -11,6 +11,7 @@ import pytest
 from keras_mae import from_preset
 from keras_mae.cli.data import load_data
 from keras_mae.cli.main import main
+from keras_mae.layers import RandomAffine
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.presets import preset_metadata
 
@@ -85,10 +86,15 @@ def test_train_sets_the_neighbor_weight_and_shear(tmp_path, capsys):
     settings = ["--neighbor-weight", "0.5", "--consistency-shear", "0"]
     assert main([*argv, *settings]) == 0
     model = MixtureAutoencoder.from_preset(directory)
-    assert (model.neighbor_weight, model.consistency_shear) == (0.5, 0.0)
+    assert (model.neighbor_weight, model.augmentation.shear) == (0.5, 0.0)
+    # The rest of the augmentation is the default one.
+    assert isinstance(model.augmentation, RandomAffine)
+    assert model.augmentation.rotation == RandomAffine().rotation
     for flag in ("--neighbor-weight", "--consistency-shear"):
         code, _, err = run(capsys, *train_argv("gan", directory, 64), flag, "1")
         assert code == 2 and f"{flag} applies to `train mae`" in err
+    code, _, err = run(capsys, *argv, "--consistency-shear", "1.5")
+    assert code == 2 and "--consistency-shear must be in [0, 1); received 1.5" in err
 
 
 def test_train_restarts_keeps_the_lowest_final_loss(tmp_path, capsys):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from keras_mae.datasets import NeighborPairs, nearest_neighbors
+from keras_mae.datasets import ArrayBatches, NeighborPairs, nearest_neighbors
 from keras_mae.datasets import neighbors as neighbors_module
-from tests.testing import run_docstring_examples, run_fenced_examples
+from tests.testing import run_docstring_examples
 
 
 def random_images(n=60, seed=0):
@@ -11,14 +11,21 @@ def random_images(n=60, seed=0):
 
 
 SEARCHES = {
-    "public": nearest_neighbors,  # scikit-learn here; keras.ops on a GPU
+    "sklearn": nearest_neighbors,  # the default method
+    "keras": lambda x, k: nearest_neighbors(x, k, method="keras"),
     "cpu": neighbors_module._search_on_cpu,
     "device": neighbors_module._search_on_device,
 }
 
 
+@pytest.fixture
+def empty_cache(monkeypatch):
+    """No remembered searches: each call of `nearest_neighbors` searches."""
+    monkeypatch.setattr(neighbors_module, "_CACHE", {})
+
+
 @pytest.fixture(params=sorted(SEARCHES))
-def search(request):
+def search(request, empty_cache):
     return lambda x, k: SEARCHES[request.param](x.reshape(len(x), -1), k)
 
 
@@ -68,6 +75,12 @@ def test_repeated_searches_are_remembered_by_content():
 def test_nearest_neighbors_bad_input(x, k, message):
     with pytest.raises(ValueError, match=message):
         nearest_neighbors(x, k)
+
+
+def test_nearest_neighbors_bad_method():
+    message = r"`method` in \['keras', 'sklearn'\]; received 'gpu'"
+    with pytest.raises(ValueError, match=message):
+        nearest_neighbors(random_images(), 2, method="gpu")
 
 
 def test_pairs_hold_every_sample_once_with_one_of_its_neighbors():
@@ -125,10 +138,48 @@ def test_pairs_bad_input(neighbors, kwargs, message):
 
 def test_pairs_index_out_of_range():
     pairs = NeighborPairs(random_images(10), nearest_neighbors(random_images(10), 2))
-    with pytest.raises(IndexError, match="has 1 batches; received index 1"):
+    with pytest.raises(IndexError, match="has 1 batches .*; received index 1"):
         pairs[1]
+
+
+@pytest.mark.parametrize("method", ["sklearn", "keras"])
+def test_from_array_searches_the_neighbors_itself(method, empty_cache):
+    x = random_images(50)
+    pairs = NeighborPairs.from_array(
+        x, num_neighbors=4, batch_size=16, seed=0, method=method
+    )
+    by_hand = NeighborPairs(x, nearest_neighbors(x, 4), batch_size=16, seed=0)
+    assert isinstance(pairs, ArrayBatches) and len(pairs) == 4
+    np.testing.assert_array_equal(pairs.neighbors, by_hand.neighbors)
+    for b in range(len(pairs)):
+        for key in ("x", "neighbor"):
+            np.testing.assert_array_equal(pairs[b][key], by_hand[b][key])
+
+
+def test_pairs_are_a_function_of_seed_and_epoch():
+    # Order and partners of epoch e are the same however e was reached (a
+    # resumed run, another process): `set_epoch` serves them again.
+    x = random_images(50)
+    pairs = NeighborPairs.from_array(x, num_neighbors=4, batch_size=16, seed=3)
+
+    def epoch():
+        return [pairs[b][key] for b in range(len(pairs)) for key in ("x", "neighbor")]
+
+    first = epoch()
+    pairs.on_epoch_end()
+    assert pairs.epoch == 1
+    second = epoch()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    pairs.set_epoch(0)
+    for a, b in zip(epoch(), first, strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh = NeighborPairs.from_array(x, num_neighbors=4, batch_size=16, seed=3)
+    fresh.set_epoch(1)
+    for a, b in zip(
+        [fresh[i][k] for i in range(4) for k in ("x", "neighbor")], second, strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_docstring_examples():
     run_docstring_examples(neighbors_module)
-    run_fenced_examples(NeighborPairs)

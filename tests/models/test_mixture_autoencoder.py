@@ -13,9 +13,9 @@ from keras_mae.cli.data import load_split
 from keras_mae.datasets import NeighborPairs, nearest_neighbors
 from keras_mae.layers import MLPDecoder, MLPEncoder
 from keras_mae.metrics import clustering_accuracy
-from keras_mae.models import MixtureAutoencoder, losses
+from keras_mae.models import MixtureAutoencoder, losses, mixture_autoencoder
 from tests.conftest import MNIST_PATH, REPO_ROOT
-from tests.testing import run_fenced_examples
+from tests.testing import run_docstring_examples
 
 NUM_COMPONENTS = 10
 EPOCHS = 60
@@ -210,10 +210,12 @@ def test_flattened_inputs_work():
     assert model.sample(2, component=0, seed=0).shape == (2, 64)
 
 
-def neighbor_model(**compile_kwargs):
+def neighbor_model(**kwargs):
     keras.utils.set_random_seed(0)
-    model = MixtureAutoencoder(3, latent_dim=2, seed=0)
-    model.compile(**{"neighbor_weight": 1.0, **compile_kwargs})
+    model = MixtureAutoencoder(
+        3, latent_dim=2, seed=0, **{"neighbor_weight": 1.0, **kwargs}
+    )
+    model.compile()
     return model
 
 
@@ -229,8 +231,8 @@ def test_neighbor_term_is_found_trained_and_logged_from_arrays():
     # `evaluate` pairs each sample with one fixed neighbour among its 5
     # nearest in the evaluated array, and reports -mean log sum_k p q.
     logs = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
-    pairs = NeighborPairs(
-        x, nearest_neighbors(x, 5), 64, shuffle=False, resample=False, seed=0
+    pairs = NeighborPairs.from_array(
+        x, num_neighbors=5, batch_size=64, shuffle=False, resample=False, seed=0
     )
     p = model.predict_proba(x)
     q = model.predict_proba(np.concatenate([pairs[b]["neighbor"] for b in range(5)]))
@@ -307,8 +309,10 @@ def small_model():
     [
         (np.zeros((4, 8, 8), "float32"), r"shape \(batch, 8, 8, 1\); received"),
         (np.zeros((4, 64), "float32"), r"shape \(batch, 8, 8, 1\); received"),
-        (np.zeros((4, 8, 8, 1), "uint8"), "expects float data .* received dtype uint8"),
-        (np.zeros((4, 8, 8, 1), "int64"), "expects float data .* received dtype int64"),
+        # Integers are numbers (vectors of counts are fine); unscaled uint8
+        # images fail the [0, 1] check, with a message saying how to scale.
+        (np.full((4, 8, 8, 1), 255, "uint8"), r"\[0, 1\].*divide uint8 pixels by 255"),
+        (np.full((4, 8, 8, 1), 16, "int64"), r"expects data in \[0, 1\]"),
         (np.full((4, 8, 8, 1), 255.0, "float32"), r"expects data in \[0, 1\]"),
         (np.full((4, 8, 8, 1), np.nan, "float32"), "expects finite data"),
     ],
@@ -342,9 +346,26 @@ def test_bad_arguments_name_what_was_expected(kwargs, message):
         ({"consistency_weight": "high"}, "`consistency_weight` to be a number"),
     ],
 )
-def test_bad_compile_arguments_name_what_was_expected(kwargs, message):
-    model = MixtureAutoencoder(3, latent_dim=2)
+def test_bad_loss_arguments_name_what_was_expected(kwargs, message):
     with pytest.raises(ValueError, match=message):
+        MixtureAutoencoder(3, latent_dim=2, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"neighbor_weight": 0.5},
+        {"num_neighbors": 3},
+        {"consistency_weight": 1.0},
+        {"consistency_shear": 0.4},
+        {"reseed_threshold": 0.0, "batch_entropy_weight": 5.0},
+    ],
+)
+def test_compile_refuses_the_loss_arguments_it_took_before(kwargs):
+    # They moved to the constructor: a call of before fails loudly.
+    model = MixtureAutoencoder(3, latent_dim=2)
+    names = str(sorted(kwargs)).replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(TypeError, match=f"{names} are hyperparameters of the model"):
         model.compile(**kwargs)
     assert not model.compiled
 
@@ -353,13 +374,17 @@ def test_sample_weights_are_refused():
     x, _ = digits()
     model = MixtureAutoencoder(3, latent_dim=2, seed=0)
     model.compile()
-    with pytest.raises(ValueError, match="does not weight samples; received `sample"):
+    with pytest.raises(
+        ValueError, match="do not weight samples; received `sample_weight`"
+    ):
         model.fit(x[:64], sample_weight=np.ones(64), verbose=0)
 
 
 def test_bad_validation_split_with_neighbors():
     x, _ = digits()
-    with pytest.raises(ValueError, match=r"`validation_split` in \[0, 1\); received"):
+    with pytest.raises(
+        ValueError, match=r"`validation_split` to be in \[0, 1\) .*; received 1.5"
+    ):
         neighbor_model().fit(x[:64], validation_split=1.5, verbose=0)
 
 
@@ -403,7 +428,7 @@ def test_compiling_before_building_gives_the_same_training_state():
 
 
 def test_docstring_example():
-    run_fenced_examples(MixtureAutoencoder)
+    run_docstring_examples(mixture_autoencoder)
 
 
 # The digit each component of weights_cards/mae-mnist holds (its model card).

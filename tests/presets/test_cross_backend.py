@@ -69,6 +69,18 @@ def _mixture_autoencoder_preset(tmp_path):
     return folder, x[:16], m.preset_outputs(model, x[:16])
 
 
+def _vector_mixture_autoencoder_preset(tmp_path):
+    """A MixtureAutoencoder preset on unscaled vectors: its normalization too."""
+    x = np.random.default_rng(0).normal(5.0, 3.0, (128, 5)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = MixtureAutoencoder(3, latent_dim=2, hidden_units=(16,), seed=0)
+    model.compile()
+    model.fit(x, batch_size=32, epochs=1, verbose=0)
+    assert model.normalizer is not None  # vectors are standardized
+    folder = model.save_to_preset(tmp_path / "mae_vectors")
+    return folder, x[:16], m.preset_outputs(model, x[:16])
+
+
 def test_preset_loads_on_the_other_backends(tmp_path):
     current = keras.backend.backend()
     if current not in BACKENDS:
@@ -83,6 +95,7 @@ def test_preset_loads_on_the_other_backends(tmp_path):
         ),
         _gan_preset(tmp_path),
         _mixture_autoencoder_preset(tmp_path),
+        _vector_mixture_autoencoder_preset(tmp_path),
     ]
     for folder, inputs, _ in presets:
         np.save(tmp_path / f"{folder.name}-inputs.npy", inputs)

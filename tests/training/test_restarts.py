@@ -176,6 +176,25 @@ def test_screened_training_goes_on_like_one_fit():
     )
 
 
+def test_a_screened_mixture_autoencoder_goes_on_like_one_fit(toy_mixture):
+    # Its batches, neighbour partners and re-seeding counters follow the seed
+    # and the epoch, not the `fit` call: screening changes nothing.
+    fit = dict(epochs=3, batch_size=256, verbose=0)
+    screened = best_of_restarts(
+        _build_mae, toy_mixture, restarts=2, screen_epochs=1, **fit
+    )
+    whole = best_of_restarts(
+        _build_mae, toy_mixture, restarts=1, seed=screened.seed, **fit
+    )
+    for a, b in zip(
+        screened.model.get_weights(), whole.model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        screened.history.history["loss"], whole.history.history["loss"], rtol=1e-5
+    )
+
+
 def test_bad_screening_gives_clear_errors():
     x, y = _linear_data()
     with pytest.raises(

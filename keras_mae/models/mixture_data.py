@@ -1,0 +1,198 @@
+"""How a Mixture Autoencoder takes data: checks, normalization, `fit`'s inputs.
+
+A mixin of `MixtureAutoencoder`. `fit` and `evaluate` keep Keras's meaning;
+on an array they also prepare what the model's terms need (see the model's
+docstring): the adapted normalization, the neighbour pairs, a seeded batch
+order and the re-seeding callback.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+
+from keras_mae.datasets.neighbors import NeighborPairs, nearest_neighbors
+from keras_mae.models import mixture_inputs
+from keras_mae.training.backend import on_accelerator
+from keras_mae.training.reseeding import ReseedDeadComponents
+
+_NAME = "MixtureAutoencoder"
+
+
+class MixtureData:
+    """Input checks, `adapt`, and the data preparation of `fit`/`evaluate`."""
+
+    def check_inputs(self, x) -> None:
+        mixture_inputs.check_batch(x, self.data_shape)
+
+    def _unpack(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict):
+            if sorted(x) != ["neighbor", "x"]:
+                raise ValueError(
+                    f"{_NAME} expects batches of samples, or dicts with keys "
+                    f"'x' and 'neighbor' (NeighborPairs); received keys {sorted(x)}."
+                )
+            self.check_inputs(x["x"])
+            self.check_inputs(x["neighbor"])
+        else:
+            self.check_inputs(x)
+        return x
+
+    def _validated(self, x) -> np.ndarray:
+        """`x` as a float32 NumPy array, after the checks a traced step cannot do."""
+        array = mixture_inputs.as_array(x, self.data_shape)
+        if not self.built:
+            self._build_networks(tuple(array.shape[1:]))
+        if self._resolved_output_activation() == "sigmoid" and self.normalizer is None:
+            mixture_inputs.check_unit_range(array)
+        return array
+
+    def adapt(self, x) -> None:
+        """Adapts the input normalization to `x` (`fit` does it on arrays).
+
+        Args:
+            x: An array of samples, or an `ArrayBatches`/`NeighborPairs`
+                (its `x` is used).
+        """
+        x = self._validated(getattr(x, "x", x))
+        if self.normalizer is not None:
+            self.normalizer.adapt(x)
+            self.normalizer_adapted = True
+            self.__dict__.pop("_inference_views", None)
+
+    @property
+    def normalizer_adapted(self) -> bool:
+        """Whether the input normalization has been adapted (or loaded)."""
+        return self.__dict__.get("_normalizer_adapted", False)
+
+    @normalizer_adapted.setter
+    def normalizer_adapted(self, value: bool) -> None:
+        self.__dict__["_normalizer_adapted"] = bool(value)
+
+    def fit(self, x=None, y=None, **kwargs):
+        if hasattr(x, "shape") or isinstance(x, (list, tuple)):
+            x = self._validated(x)
+            if not self.normalizer_adapted:
+                self.adapt(x)
+            kwargs = self._with_reseeding(x, kwargs)
+            if self._uses_neighbors():
+                x, kwargs = self._training_data(x, kwargs, self._neighbor_pairs)
+            else:
+                x, kwargs = self._training_data(x, kwargs)
+            y = None
+        else:
+            if not self.built and isinstance(x, keras.utils.PyDataset):
+                # The first batch tells the kind of data, so the check below
+                # sees the normalization that kind gets.
+                first, _, _ = keras.utils.unpack_x_y_sample_weight(x[0])
+                self._validated(first["x"] if isinstance(first, dict) else first)
+            if self.normalizer is not None and not self.normalizer_adapted:
+                if not hasattr(x, "x"):
+                    raise ValueError(
+                        f"{_NAME} normalizes its inputs and must see the data "
+                        "first: call `model.adapt(x)` on an array of training "
+                        f"samples before `fit` on a {type(x).__name__}."
+                    )
+                self.adapt(x)
+            if self._uses_neighbors() and not isinstance(x, NeighborPairs):
+                warnings.warn(
+                    f"{_NAME}: neighbor_weight is {self.neighbor_weight} but `fit` "
+                    f"received a {type(x).__name__}, in which it cannot find "
+                    "neighbours; batches that are not {'x', 'neighbor'} dicts "
+                    "(keras_mae.datasets.NeighborPairs) train without the "
+                    "nearest-neighbour term.",
+                    stacklevel=2,
+                )
+        if self._uses_neighbors():
+            kwargs = self._neighbor_pairs_for_validation(kwargs)
+        return super().fit(x, y, **kwargs)
+
+    @property
+    def _search(self) -> str:
+        return "keras" if on_accelerator() else "sklearn"
+
+    def _with_reseeding(self, x: np.ndarray, kwargs: dict) -> dict:
+        """`fit` arguments with a `ReseedDeadComponents` on `x` first.
+
+        First, so that a `BackupAndRestore` among the user's callbacks saves
+        the epoch's re-seeding and counters (callbacks run in list order).
+        """
+        callbacks = kwargs.get("callbacks")
+        present = (
+            callbacks.callbacks
+            if isinstance(callbacks, keras.callbacks.CallbackList)
+            else list(callbacks or [])
+        )
+        if not self.reseed_threshold or any(
+            isinstance(callback, ReseedDeadComponents) for callback in present
+        ):
+            return kwargs
+        verbose = int(kwargs.get("verbose", "auto") != 0)
+        reseeding = ReseedDeadComponents(
+            x, self.reseed_threshold, seed=self.seed, verbose=verbose
+        )
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks.callbacks.insert(0, reseeding)
+            return kwargs
+        return {**kwargs, "callbacks": [reseeding, *present]}
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        if hasattr(x, "shape"):
+            x = self._validated(x)
+            if self._uses_neighbors():
+                batch_size = kwargs.pop("batch_size", None) or 32
+                x, y = self._evaluation_pairs(x, batch_size), None
+        return super().evaluate(x, y, **kwargs)
+
+    def neighbors(self, x) -> np.ndarray:
+        """The `num_neighbors` nearest neighbours of each sample of `x`.
+
+        Found where the model compares samples: after its input normalization
+        (vectors in their own units would be compared by the feature with the
+        largest numbers), by exact search (`nearest_neighbors`, on the GPU
+        where there is one).
+
+        Args:
+            x: An array of samples.
+
+        Returns:
+            An int array `(n, num_neighbors)` of indices into `x`.
+        """
+        x = self._validated(x)
+        space = x
+        if self.normalizer is not None:
+            space = self._predict_normalized(x)
+        return nearest_neighbors(space, self.num_neighbors, method=self._search)
+
+    def _predict_normalized(self, x: np.ndarray) -> np.ndarray:
+        batches = [
+            keras.ops.convert_to_numpy(self.normalizer(x[start : start + 4096]))
+            for start in range(0, len(x), 4096)
+        ]
+        return np.concatenate(batches)
+
+    def _neighbor_pairs(self, x, batch_size, shuffle, seed) -> NeighborPairs:
+        return NeighborPairs(x, self.neighbors(x), batch_size, shuffle, seed=seed)
+
+    def _evaluation_pairs(self, x: np.ndarray, batch_size: int) -> NeighborPairs:
+        # One fixed neighbour per sample, so repeated evaluations agree.
+        return NeighborPairs(
+            x, self.neighbors(x), batch_size, shuffle=False, resample=False, seed=0
+        )
+
+    def _neighbor_pairs_for_validation(self, kwargs: dict) -> dict:
+        """`fit` arguments with validation arrays turned into `NeighborPairs`."""
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            validation = validation[0]  # (x_val, y_val): labels are not used
+        if not hasattr(validation, "shape"):
+            return kwargs  # None, or a dataset: used as it is
+        kwargs = dict(kwargs)
+        batch_size = kwargs.pop("validation_batch_size", None) or 32
+        kwargs["validation_data"] = self._evaluation_pairs(
+            self._validated(validation), batch_size
+        )
+        return kwargs
