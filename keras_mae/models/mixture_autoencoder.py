@@ -10,35 +10,20 @@ import numpy as np
 
 from keras_mae.layers import AssignmentNetwork, MLPEncoder, RandomAffine
 from keras_mae.layers.random_affine import affine_transforms
-from keras_mae.models import losses, mixture_inputs, mixture_networks
+from keras_mae.models import mixture_config, mixture_inputs, mixture_networks
 from keras_mae.models.mixture_data import MixtureData
 from keras_mae.models.mixture_inference import MixtureInference
 from keras_mae.models.mixture_objective import MixtureObjective
 from keras_mae.presets.mixin import PresetMixin
-from keras_mae.training import AdversarialModel, Player
+from keras_mae.training import AdversarialModel
 from keras_mae.training.reseeding import reseed_component
-from keras_mae.utils.argument_checks import check_int, check_number
+from keras_mae.utils.argument_checks import check_int
 
 __all__ = ["MixtureAutoencoder", "affine_transforms"]
 
 ADVERSARIAL_MODES = (None, "latent", "data", "both")
 _NAME = "MixtureAutoencoder"
 _RESEED_KEY = "reseed_counters"
-# Hyperparameters that `compile` took before they moved to the constructor:
-# presets saved then hold them in their compile config.
-_LEGACY_COMPILE_KEYS = (
-    "reconstruction_loss",
-    "sample_entropy_weight",
-    "batch_entropy_weight",
-    "adversarial_weight",
-    "adversarial_loss",
-    "component_floor",
-    "consistency_weight",
-    "consistency_shear",
-    "neighbor_weight",
-    "num_neighbors",
-    "reseed_threshold",
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_mae")
@@ -272,38 +257,9 @@ class MixtureAutoencoder(
             self._build_networks(self.data_shape)
 
     def _set_objective(self, **values) -> None:
-        """Checks and sets the loss hyperparameters (constructor, old presets)."""
-        if "reconstruction_loss" in values:
-            kind = values["reconstruction_loss"]
-            if kind not in losses.RECONSTRUCTION_LOSSES:
-                raise ValueError(
-                    f"{_NAME} expects `reconstruction_loss` in "
-                    f"{losses.RECONSTRUCTION_LOSSES}; received {kind!r}."
-                )
-            self.reconstruction_loss = kind
-        if "adversarial_loss" in values:
-            losses.check_adversarial_loss(values["adversarial_loss"])
-            self.adversarial_loss = values["adversarial_loss"]
-        if values.get("batch_entropy_weight") == "auto":
-            self.batch_entropy_weight = "auto"
-            values = {k: v for k, v in values.items() if k != "batch_entropy_weight"}
-        for name in (
-            "sample_entropy_weight",
-            "batch_entropy_weight",
-            "adversarial_weight",
-            "consistency_weight",
-            "neighbor_weight",
-        ):
-            if name in values:
-                setattr(self, name, float(check_number(_NAME, name, values[name])))
-        for name in ("component_floor", "reseed_threshold"):
-            if name in values:
-                value = check_number(_NAME, name, values[name], 0.0, 1.0)
-                setattr(self, name, float(value))
-        if "num_neighbors" in values:
-            self.num_neighbors = check_int(
-                _NAME, "num_neighbors", values["num_neighbors"]
-            )
+        """Checks and sets loss hyperparameters (constructor, old presets)."""
+        for name, value in mixture_config.check_objective(values).items():
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------
     # Building: the defaults are settled by the shape of the data.
@@ -346,8 +302,6 @@ class MixtureAutoencoder(
             )
         kind = self.data_kind
         data = (None, *self.data_shape)
-        codes = (self.num_components, self.latent_dim)
-        check = mixture_networks.build_and_check
         if self.normalization == "standardize" or (
             self.normalization == "auto" and kind == "vectors"
         ):
@@ -366,35 +320,11 @@ class MixtureAutoencoder(
                 self.hidden_units,
                 self._resolved_output_activation(),
             )
-        if isinstance(self.encoder, list):
-            for layer in self.encoder:
-                check(layer, data, (self.latent_dim,), "encoder")
-        else:
-            check(self.encoder, data, codes, "encoder")
-        if isinstance(self.decoder, list):
-            for layer in self.decoder:
-                check(layer, (None, self.latent_dim), self.data_shape, "decoder")
-        else:
-            check(
-                self.decoder,
-                (None, *codes),
-                (self.num_components, *self.data_shape),
-                "decoder",
+        if self.adversarial in ("data", "both") and self.data_discriminator is None:
+            self.data_discriminator = mixture_networks.default_data_discriminator(
+                self.data_shape
             )
-        check(self.assignment, (None, *codes), (self.num_components,), "assignment")
-        if self.latent_discriminator is not None:
-            check(
-                self.latent_discriminator,
-                (None, self.latent_dim + self.num_components),
-                (1,),
-                "latent discriminator",
-            )
-        if self.adversarial in ("data", "both"):
-            if self.data_discriminator is None:
-                self.data_discriminator = mixture_networks.default_data_discriminator(
-                    self.data_shape
-                )
-            check(self.data_discriminator, data, (1,), "data discriminator")
+        mixture_networks.build_all(self)
         self.built = True
         if self.compiled:
             self._complete_compile(self._log_names())
@@ -416,7 +346,7 @@ class MixtureAutoencoder(
                 default `Adam(2e-4, beta_1=0.5)`.
             **kwargs: `steps_per_execution`, `jit_compile`, `run_eagerly`.
         """
-        moved = sorted(set(kwargs) & set(_LEGACY_COMPILE_KEYS))
+        moved = sorted(set(kwargs) & set(mixture_config.LEGACY_COMPILE_KEYS))
         if moved:
             raise TypeError(
                 f"{_NAME}.compile configures optimization only; {moved} are "
@@ -442,13 +372,10 @@ class MixtureAutoencoder(
         config = keras.saving.deserialize_keras_object(config)
         # Presets saved before the loss hyperparameters moved to the
         # constructor hold them here; they describe the trained model.
-        legacy = {key: config.pop(key) for key in _LEGACY_COMPILE_KEYS if key in config}
-        shear = legacy.pop("consistency_shear", None)
+        config, objective, shear = mixture_config.split_legacy_compile(config)
         if shear is not None and self.augmentation is not None:
-            self.augmentation.shear = check_number(
-                _NAME, "consistency_shear", shear, 0.0, 1.0
-            )
-        self._set_objective(**legacy)
+            self.augmentation.shear = shear
+        self._set_objective(**objective)
         self.compile(**config)
 
     def _log_names(self) -> list[str]:
@@ -461,42 +388,6 @@ class MixtureAutoencoder(
         if self.adversarial is not None:
             names += ["adversarial", "d_loss"]
         return names + [f"usage_{k}" for k in range(self.num_components)]
-
-    def _autoencoder_layers(self) -> list[keras.layers.Layer]:
-        layers = []
-        for part in (self.encoder, self.decoder):
-            layers += part if isinstance(part, list) else [part]
-        return [*layers, self.assignment]
-
-    def _discriminators(self) -> list[keras.layers.Layer]:
-        return [
-            layer
-            for layer in (self.latent_discriminator, self.data_discriminator)
-            if layer is not None
-        ]
-
-    def players(self) -> list[Player]:
-        autoencoder = Player(
-            name="autoencoder",
-            variables=[
-                v
-                for layer in self._autoencoder_layers()
-                for v in layer.trainable_variables
-            ],
-            optimizer=self.player_optimizer("autoencoder"),
-            loss=self.autoencoder_loss,
-        )
-        if self.adversarial is None:
-            return [autoencoder]
-        discriminator = Player(
-            name="discriminator",
-            variables=[
-                v for layer in self._discriminators() for v in layer.trainable_variables
-            ],
-            optimizer=self.player_optimizer("discriminator"),
-            loss=self.discriminator_loss,
-        )
-        return [discriminator, autoencoder]
 
     # ------------------------------------------------------------------
     # Dead components.
@@ -571,12 +462,7 @@ class MixtureAutoencoder(
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if "normalization" not in config:
-            # Saved before the defaults per kind of data (2026-12-01): those
-            # models had no input normalization and one balance weight.
-            config["normalization"] = None
-            config.setdefault("batch_entropy_weight", 5.0)
+        config = mixture_config.migrate_config(config)
         for key in (
             "encoder",
             "decoder",

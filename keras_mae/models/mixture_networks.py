@@ -127,6 +127,49 @@ def build_and_check(layer, input_shape, expected, role: str) -> None:
         )
 
 
+def build_all(model) -> None:
+    """Builds a MixtureAutoencoder's networks and checks their output shapes.
+
+    Args:
+        model: A `MixtureAutoencoder` whose `data_shape` is set and whose
+            networks exist (defaults filled in).
+
+    Raises:
+        ValueError: naming the network whose output has the wrong shape.
+    """
+    data = (None, *model.data_shape)
+    codes = (model.num_components, model.latent_dim)
+    if isinstance(model.encoder, list):
+        for layer in model.encoder:
+            build_and_check(layer, data, (model.latent_dim,), "encoder")
+    else:
+        build_and_check(model.encoder, data, codes, "encoder")
+    if isinstance(model.decoder, list):
+        for layer in model.decoder:
+            build_and_check(
+                layer, (None, model.latent_dim), model.data_shape, "decoder"
+            )
+    else:
+        build_and_check(
+            model.decoder,
+            (None, *codes),
+            (model.num_components, *model.data_shape),
+            "decoder",
+        )
+    build_and_check(
+        model.assignment, (None, *codes), (model.num_components,), "assignment"
+    )
+    if model.latent_discriminator is not None:
+        build_and_check(
+            model.latent_discriminator,
+            (None, model.latent_dim + model.num_components),
+            (1,),
+            "latent discriminator",
+        )
+    if model.data_discriminator is not None:
+        build_and_check(model.data_discriminator, data, (1,), "data discriminator")
+
+
 def parallel_layers(encoder, decoder) -> list[ParallelDense]:
     """The `ParallelDense` layers of a single-layer encoder and decoder.
 

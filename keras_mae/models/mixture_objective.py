@@ -1,8 +1,9 @@
 """The Mixture Autoencoder's game, written once with keras.ops.
 
-A mixin of `MixtureAutoencoder`: the players' losses and the network calls
-they share. It reads the model's hyperparameters (`self.batch_entropy_weight`,
-...) and networks, and changes nothing.
+A mixin of `MixtureAutoencoder`: the players (who minimizes what, over which
+variables), their losses and the network calls they share. It reads the
+model's hyperparameters (`self.batch_entropy_weight`, ...) and networks, and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import keras
 from keras import ops
 
 from keras_mae.models import losses
+from keras_mae.training import Player
 
 
 def split_pairs(data):
@@ -21,7 +23,43 @@ def split_pairs(data):
 
 
 class MixtureObjective:
-    """The losses of the autoencoder and discriminator players."""
+    """The autoencoder and discriminator players and their losses."""
+
+    def _autoencoder_layers(self) -> list[keras.layers.Layer]:
+        layers = []
+        for part in (self.encoder, self.decoder):
+            layers += part if isinstance(part, list) else [part]
+        return [*layers, self.assignment]
+
+    def _discriminators(self) -> list[keras.layers.Layer]:
+        return [
+            layer
+            for layer in (self.latent_discriminator, self.data_discriminator)
+            if layer is not None
+        ]
+
+    def players(self) -> list[Player]:
+        autoencoder = Player(
+            name="autoencoder",
+            variables=[
+                v
+                for layer in self._autoencoder_layers()
+                for v in layer.trainable_variables
+            ],
+            optimizer=self.player_optimizer("autoencoder"),
+            loss=self.autoencoder_loss,
+        )
+        if self.adversarial is None:
+            return [autoencoder]
+        discriminator = Player(
+            name="discriminator",
+            variables=[
+                v for layer in self._discriminators() for v in layer.trainable_variables
+            ],
+            optimizer=self.player_optimizer("discriminator"),
+            loss=self.discriminator_loss,
+        )
+        return [discriminator, autoencoder]
 
     # ------------------------------------------------------------------
     # The networks, applied to all K components at once.

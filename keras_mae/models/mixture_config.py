@@ -1,0 +1,129 @@
+"""The MixtureAutoencoder's hyperparameters: their checks and old-preset migration.
+
+`check_objective` validates the loss hyperparameters the constructor takes;
+`migrate_config` and `split_legacy_compile` read configs saved before those
+hyperparameters moved from `compile` to the constructor (2026-12-01), so old
+presets keep loading with the behaviour they were trained with.
+
+Example:
+    >>> from keras_mae.models.mixture_config import check_objective
+    >>> check_objective({"num_neighbors": 3, "component_floor": 0.1})
+    {'component_floor': 0.1, 'num_neighbors': 3}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_mae.models import losses
+from keras_mae.utils.argument_checks import check_int, check_number
+
+__all__ = [
+    "LEGACY_COMPILE_KEYS",
+    "check_objective",
+    "migrate_config",
+    "split_legacy_compile",
+]
+
+_NAME = "MixtureAutoencoder"
+# Hyperparameters that `compile` took before they moved to the constructor:
+# presets saved then hold them in their compile config.
+LEGACY_COMPILE_KEYS = (
+    "reconstruction_loss",
+    "sample_entropy_weight",
+    "batch_entropy_weight",
+    "adversarial_weight",
+    "adversarial_loss",
+    "component_floor",
+    "consistency_weight",
+    "consistency_shear",
+    "neighbor_weight",
+    "num_neighbors",
+    "reseed_threshold",
+)
+_WEIGHTS = (
+    "sample_entropy_weight",
+    "batch_entropy_weight",
+    "adversarial_weight",
+    "consistency_weight",
+    "neighbor_weight",
+)
+_FRACTIONS = ("component_floor", "reseed_threshold")
+
+
+def check_objective(values: dict[str, Any]) -> dict[str, Any]:
+    """Checks loss hyperparameters; returns them as plain Python numbers.
+
+    Args:
+        values: Any subset of the constructor's loss hyperparameters
+            (`reconstruction_loss`, the `*_weight`s, `adversarial_loss`,
+            `component_floor`, `reseed_threshold`, `num_neighbors`).
+
+    Returns:
+        The same keys, checked: weights >= 0 as floats, fractions in [0, 1],
+        `num_neighbors` a positive int, `batch_entropy_weight` may be "auto".
+
+    Raises:
+        ValueError: for an unknown loss name or a value out of range, naming
+            the argument, what it expects and what it received.
+    """
+    checked = {}
+    for name, value in values.items():
+        if name == "reconstruction_loss":
+            if value not in losses.RECONSTRUCTION_LOSSES:
+                raise ValueError(
+                    f"{_NAME} expects `reconstruction_loss` in "
+                    f"{losses.RECONSTRUCTION_LOSSES}; received {value!r}."
+                )
+        elif name == "adversarial_loss":
+            losses.check_adversarial_loss(value)
+        elif name == "batch_entropy_weight" and value == "auto":
+            pass
+        elif name in _WEIGHTS:
+            value = float(check_number(_NAME, name, value))
+        elif name in _FRACTIONS:
+            value = float(check_number(_NAME, name, value, 0.0, 1.0))
+        elif name == "num_neighbors":
+            value = check_int(_NAME, name, value)
+        else:
+            raise TypeError(f"{_NAME} has no loss hyperparameter {name!r}.")
+        checked[name] = value
+    return dict(sorted(checked.items()))
+
+
+def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fills in what a config saved before the per-kind defaults lacks.
+
+    Those models (before 2026-12-01) had no input normalization and one
+    balance weight, 5.0, for every kind of data.
+
+    Args:
+        config: A `MixtureAutoencoder.get_config()` dict, possibly old.
+
+    Returns:
+        A copy that builds the same model with today's constructor.
+    """
+    config = dict(config)
+    if "normalization" not in config:
+        config["normalization"] = None
+        config.setdefault("batch_entropy_weight", 5.0)
+    return config
+
+
+def split_legacy_compile(config: dict[str, Any]) -> tuple[dict, dict, float | None]:
+    """Separates old hyperparameters from a saved compile config.
+
+    Args:
+        config: The deserialized compile config of a preset.
+
+    Returns:
+        `(compile_config, objective, shear)`: what `compile` takes today, the
+        checked loss hyperparameters it held, and the augmentation's shear
+        (`consistency_shear`) or None.
+    """
+    compile_config = {k: v for k, v in config.items() if k not in LEGACY_COMPILE_KEYS}
+    legacy = {k: config[k] for k in LEGACY_COMPILE_KEYS if k in config}
+    shear = legacy.pop("consistency_shear", None)
+    if shear is not None:
+        shear = float(check_number(_NAME, "consistency_shear", shear, 0.0, 1.0))
+    return compile_config, check_objective(legacy), shear

@@ -1,0 +1,64 @@
+"""The MixtureAutoencoder's hyperparameter checks and old-config migration."""
+
+import pytest
+
+from keras_mae.models import mixture_config
+from tests.testing import run_docstring_examples
+
+
+def test_docstring_examples():
+    run_docstring_examples(mixture_config)
+
+
+def test_check_objective_converts_and_sorts():
+    checked = mixture_config.check_objective(
+        {"neighbor_weight": 2, "batch_entropy_weight": "auto", "num_neighbors": 4}
+    )
+    assert checked == {
+        "batch_entropy_weight": "auto",
+        "neighbor_weight": 2.0,
+        "num_neighbors": 4,
+    }
+    assert isinstance(checked["neighbor_weight"], float)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"reconstruction_loss": "l1"}, "reconstruction_loss"),
+        ({"component_floor": 1.5}, "component_floor"),
+        ({"neighbor_weight": -1.0}, "neighbor_weight"),
+        ({"num_neighbors": 0}, "num_neighbors"),
+        ({"adversarial_loss": "nope"}, "adversarial"),
+    ],
+)
+def test_check_objective_refuses_bad_values(values, message):
+    with pytest.raises(ValueError, match=message):
+        mixture_config.check_objective(values)
+
+
+def test_check_objective_refuses_unknown_names():
+    with pytest.raises(TypeError, match="no loss hyperparameter 'learning_rate'"):
+        mixture_config.check_objective({"learning_rate": 0.1})
+
+
+def test_migrate_config_gives_old_models_their_old_behaviour():
+    old = {"num_components": 3, "latent_dim": 2}
+    assert mixture_config.migrate_config(old) == {
+        **old,
+        "normalization": None,
+        "batch_entropy_weight": 5.0,
+    }
+    assert "normalization" not in old  # the caller's dict is left alone
+    new = {**old, "normalization": "auto", "batch_entropy_weight": "auto"}
+    assert mixture_config.migrate_config(new) == new
+
+
+def test_split_legacy_compile():
+    config = {"optimizer": "adam", "neighbor_weight": 0.5, "consistency_shear": 0.3}
+    compile_config, objective, shear = mixture_config.split_legacy_compile(config)
+    assert compile_config == {"optimizer": "adam"}
+    assert objective == {"neighbor_weight": 0.5}
+    assert shear == 0.3
+    with pytest.raises(ValueError, match="consistency_shear"):
+        mixture_config.split_legacy_compile({"consistency_shear": 2.0})
