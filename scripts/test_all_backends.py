@@ -2,7 +2,8 @@
 
 `KERAS_BACKEND` is read when Keras is imported, so every backend needs a fresh
 interpreter. Extra arguments are passed to pytest. Exits non-zero if any run
-fails.
+fails. The keras_mae wheel is built once, for the three runs of
+tests/presets/test_wheel.py (`KERAS_MAE_TEST_WHEEL`).
 
 Usage:
     python scripts/test_all_backends.py [--backends jax,torch] [pytest args...]
@@ -12,7 +13,11 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -22,8 +27,12 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     args, pytest_args = parser.parse_known_args()
     results = {}
+    from tests.presets.test_wheel import build_wheel
+
+    wheel_dir = tempfile.mkdtemp(prefix="keras-mae-wheel-")
+    wheel = build_wheel(Path(wheel_dir))
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend)
+        env = dict(os.environ, KERAS_BACKEND=backend, KERAS_MAE_TEST_WHEEL=str(wheel))
         start = time.perf_counter()
         print(f"=== pytest on KERAS_BACKEND={backend} ===", flush=True)
         code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=env)

@@ -115,7 +115,7 @@ def _train(args) -> int:
         args.output,
         metrics={k: v for k, v in result.items() if k in ("acc", "nmi", "ari")},
         include_training_state=not args.inference_only,
-        weights_dtype=args.weights_dtype,
+        weights_dtype=_weights_dtype(args),
     )
     result["preset"] = args.output
     print(json.dumps(result, indent=2))
@@ -161,7 +161,7 @@ def _train_classifier(args) -> int:
         args.output,
         metrics={k: v for k, v in scores.items() if k.endswith("accuracy")},
         include_training_state=not args.inference_only,
-        weights_dtype=args.weights_dtype,
+        weights_dtype=_weights_dtype(args),
     )
     result["preset"] = args.output
     print(json.dumps(result, indent=2))
@@ -277,25 +277,36 @@ def _frechet(args) -> int:
 
 
 def _convert(args) -> int:
+    import shutil
+    from pathlib import Path
+
     from keras_mae import from_preset
-    from keras_mae.presets import preset_metadata
-    from keras_mae.presets.validation import TRAINING_STATE_FILE
+    from keras_mae.presets import integrity, preset_metadata
 
     metadata = preset_metadata(args.preset)
-    resume = not args.inference_only and TRAINING_STATE_FILE in metadata["files"]
+    _, training_name = integrity.weights_file_names(metadata)
+    resume = not args.inference_only and training_name in metadata["files"]
+    dtype = metadata.get("weights_dtype")
+    if args.weights_dtype is not None:
+        dtype = None if args.weights_dtype == "float32" else args.weights_dtype
     model = from_preset(args.preset, load_training_state=resume)
+    output = Path(args.output)
+    card = Path(args.preset) / integrity.README_FILE
     model.save_to_preset(
-        args.output,
+        output,
         metrics=metadata["metrics"],
         include_training_state=resume,
-        weights_dtype=args.weights_dtype,
+        weights_dtype=dtype,
     )
+    if card.is_file() and card.resolve() != (output / card.name).resolve():
+        shutil.copyfile(card, output / card.name)  # the source's model card
     print(
         json.dumps(
             {
                 "preset": args.preset,
                 "output": args.output,
-                "weights_dtype": args.weights_dtype,
+                "format_version": integrity.FORMAT_VERSION,
+                "weights_dtype": dtype,
                 "training_state": resume,
             },
             indent=2,
@@ -304,17 +315,66 @@ def _convert(args) -> int:
     return 0
 
 
+def _card(args) -> int:
+    import datetime
+    import shlex
+    from pathlib import Path
+
+    from keras_mae import from_preset
+    from keras_mae.cli import card
+    from keras_mae.presets import integrity, preset_metadata
+
+    folder = Path(args.preset)
+    readme = Path(args.card) if args.card else folder / integrity.README_FILE
+    if not args.card and not folder.is_dir():
+        raise ValueError(
+            f"keras-mae card rewrites the README.md of a preset folder; "
+            f"{args.preset!r} is not one. Give the folder (weights_cards/NAME) "
+            "or --card PATH."
+        )
+    metadata = preset_metadata(args.preset)
+    model = from_preset(args.preset)
+    results = card.measure(model, args.data, args.num_samples, args.seed)
+    weights_name, _ = integrity.weights_file_names(metadata)
+    size = metadata["files"][weights_name]["size"]
+    facts = [
+        f"Parameters: {metadata['inference_parameter_count']:,} for inference "
+        f"({metadata['parameter_count']:,} in all)",
+        f"Weights: {weights_name}, {size / 1e6:.1f} MB "
+        f"({metadata.get('weights_dtype') or 'float32'})",
+    ]
+    command = "keras-mae card " + shlex.join(
+        [args.preset, "--data", args.data, "--num-samples", str(args.num_samples)]
+    )
+    card.write_card(
+        readme,
+        folder.resolve().name,
+        results,
+        f"KERAS_BACKEND={keras_backend()} {command}",
+        datetime.date.today().isoformat(),
+        facts,
+    )
+    print(json.dumps({"card": str(readme), "results": results}, indent=2))
+    return 0
+
+
+def keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
 def _presets(args) -> int:
     from keras_mae import list_presets
+    from keras_mae.presets import bundled
 
     presets = list_presets()
     if not presets:
-        print(
-            "No built-in presets are registered yet; "
-            "load hf://owner/name or a local folder."
-        )
+        print("No built-in presets are registered; load hf://owner/name or a folder.")
     for name, info in presets.items():
-        print(f"{name}: {info}")
+        folder = bundled.bundled_folder(info.folder)
+        where = f"bundled ({folder})" if folder else f"from the Hub ({info.hub_handle})"
+        print(f"{name}: {info.description} [{info.model_class}; {where}]")
     return 0
 
 
@@ -338,6 +398,11 @@ def _info(args) -> int:
     return 0
 
 
+def _weights_dtype(args) -> str | None:
+    """`--weights-dtype` as `save_to_preset` takes it (float32: None)."""
+    return None if args.weights_dtype in (None, "float32") else args.weights_dtype
+
+
 def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
     """The options of how a preset is written (`train` and `convert`)."""
     command.add_argument(
@@ -348,10 +413,11 @@ def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--weights-dtype",
-        choices=["float16"],
+        choices=["float16", "float32"],
         default=None,
         help="store the inference weights as float16 (half the size; they load "
-        "back into float32)",
+        "back into float32) or float32; default: float32 for `train`, the "
+        "source preset's for `convert`",
     )
 
 
@@ -447,8 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
-        help="re-save a preset (e.g. with float16 weights or inference-only), "
-        "keeping its metrics",
+        help="re-save a preset in today's format (safetensors weights; e.g. "
+        "with float16 weights or inference-only), keeping its metrics and card",
     )
     convert.add_argument(
         "preset", help="built-in name, hf://owner/name[@rev] or folder"
@@ -456,6 +522,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output", help="the new preset folder")
     _add_preset_format_arguments(convert)
     convert.set_defaults(run=_convert)
+
+    card = commands.add_parser(
+        "card",
+        help="re-measure a preset and rewrite the numbers of its model card",
+    )
+    card.add_argument("preset", help="a preset folder, e.g. weights_cards/NAME")
+    card.add_argument("--data", default="mnist", help=DATA_CHOICES)
+    card.add_argument(
+        "--num-samples",
+        type=int,
+        default=10_000,
+        help="generated samples for FD, KID and precision/recall",
+    )
+    card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--card", help="the README.md to rewrite (default: the folder's)")
+    card.set_defaults(run=_card)
 
     presets = commands.add_parser("presets", help="list the built-in presets")
     presets.set_defaults(run=_presets)

@@ -11,15 +11,17 @@ from typing import Any
 
 import keras
 
-from keras_mae.presets import hub, registry, validation, weights
+from keras_mae.presets import bundled, hub, integrity, registry, validation, weights
 from keras_mae.presets.handles import (
     BuiltinHandle,
     HubHandle,
     LocalHandle,
     parse_preset,
 )
-from keras_mae.presets.validation import (
+from keras_mae.presets.integrity import (
     CONFIG_FILE,
+    LEGACY_TRAINING_STATE_FILE,
+    LEGACY_WEIGHTS_FILE,
     METADATA_FILE,
     TRAINING_STATE_FILE,
     WEIGHTS_FILE,
@@ -36,24 +38,34 @@ def register_keras_mae_objects() -> None:
         importlib.import_module(module)
 
 
-def _resolve(
-    preset: str | os.PathLike, revision: str | None
-) -> tuple[HubHandle | LocalHandle, str]:
+def _fetch(
+    preset: str | os.PathLike, revision: str | None, names: list[str]
+) -> tuple[Callable[[str], Path], str]:
+    """Finds a preset's files: bundled, downloaded from the Hub, or local.
+
+    A built-in name uses its bundled copy when one is installed and no
+    `revision` is given, else downloads from the Hub; either way its
+    `metadata.json` must match the registry's content pin.
+
+    Returns:
+        A function from a file name to its checked local path, and the
+        preset's description for error messages.
+    """
     handle = parse_preset(preset, frozenset(registry.BUILTIN_PRESETS))
+    pin = None
     if isinstance(handle, BuiltinHandle):
         info = registry.BUILTIN_PRESETS[handle.name]
-        hub_handle = HubHandle(info.handle.removeprefix("hf://"), info.revision)
-        if revision is not None and revision != info.revision:
-            logger.warning(
-                "Loading built-in preset %r at revision %r instead of its "
-                "registered revision %s.",
-                handle.name,
-                revision,
-                info.revision,
+        pin = info.metadata_sha256
+        folder = None if revision is not None else bundled.bundled_folder(info.folder)
+        if folder is not None:
+            source = f"{handle.name!r} (bundled copy in {folder})"
+            handle = LocalHandle(folder)
+        else:
+            handle = HubHandle(
+                info.handle.removeprefix("hf://"), revision or info.revision
             )
-            hub_handle = HubHandle(hub_handle.repo_id, revision)
-        return hub_handle, f"{handle.name!r} ({hub_handle})"
-    if isinstance(handle, HubHandle):
+            source = f"{info.name!r} ({handle})"
+    elif isinstance(handle, HubHandle):
         if revision is not None and handle.revision not in (None, revision):
             raise ValueError(
                 f"Preset {handle}: the handle pins revision {handle.revision!r} "
@@ -61,35 +73,31 @@ def _resolve(
             )
         if revision is not None:
             handle = HubHandle(handle.repo_id, revision)
-        return handle, str(handle)
-    if revision is not None:
-        raise ValueError(
-            f"Preset {handle}: `revision` only applies to Hub presets "
-            f"('hf://owner/name'); received revision={revision!r} for a local "
-            "directory."
-        )
-    return handle, repr(str(handle))
-
-
-def _fetch(
-    preset: str | os.PathLike, revision: str | None, names: list[str]
-) -> tuple[Callable[[str], Path], str]:
-    """Downloads `names` of a Hub preset (a local one is read in place).
-
-    Returns:
-        A function from a file name to its checked local path, and the
-        preset's description for error messages.
-    """
-    handle, source = _resolve(preset, revision)
+        source = str(handle)
+    else:
+        if revision is not None:
+            raise ValueError(
+                f"Preset {handle}: `revision` only applies to Hub presets "
+                f"('hf://owner/name'); received revision={revision!r} for a "
+                "local directory."
+            )
+        source = repr(str(handle))
     if isinstance(handle, HubHandle):
         folder, allow_links = hub.download(handle, names), True
     else:
         folder, allow_links = handle.path, False
 
     def file(name: str) -> Path:
-        return validation.resolve_file(folder, name, source, allow_links)
+        return integrity.resolve_file(folder, name, source, allow_links)
 
+    if pin is not None:
+        integrity.check_pin(file(METADATA_FILE), pin, source)
     return file, source
+
+
+# Every file a preset may hold; a Hub download fetches those that exist.
+_INFERENCE_FILES = [CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, LEGACY_WEIGHTS_FILE]
+_TRAINING_FILES = [TRAINING_STATE_FILE, LEGACY_TRAINING_STATE_FILE]
 
 
 def preset_metadata(
@@ -115,8 +123,8 @@ def preset_metadata(
     {'test_accuracy': 0.9918, 'train_accuracy': 0.9989}
     """
     file, source = _fetch(preset, revision, [METADATA_FILE])
-    metadata = validation.read_json(file(METADATA_FILE), source)
-    validation.check_metadata(metadata, source)
+    metadata = integrity.read_json(file(METADATA_FILE), source)
+    integrity.check_metadata(metadata, source)
     return metadata
 
 
@@ -136,9 +144,10 @@ def load_preset(
             preset directory.
         expected_class: If given, the preset's class must be this class or a
             subclass of it.
-        load_weights: Load the inference weights (`model.weights.h5`).
+        load_weights: Load the inference weights (`model.safetensors`, or a
+            format-1 preset's `model.weights.h5`).
         load_training_state: Also load training-only layers and optimizer
-            state (`training_state.weights.h5`), to resume training.
+            state (`training_state.safetensors`), to resume training.
         revision: Hub revision (branch, tag or commit hash) to download.
         overrides: Replacements for entries of the model's config.
 
@@ -147,7 +156,7 @@ def load_preset(
 
     Raises:
         ValueError: On any refused or inconsistent preset (see
-            `keras_mae.presets.validation`).
+            `keras_mae.presets.validation` and `.integrity`).
         OSError: If the preset cannot be downloaded and is not cached.
 
     Examples:
@@ -158,26 +167,27 @@ def load_preset(
             "load_training_state=True needs load_weights=True: training state "
             "is only meaningful on top of the trained weights."
         )
-    wanted = [CONFIG_FILE, METADATA_FILE]
-    if load_weights:
-        wanted.append(WEIGHTS_FILE)
-    if load_training_state:
-        wanted.append(TRAINING_STATE_FILE)
-    file, source = _fetch(preset, revision, wanted)
-    metadata = validation.read_json(file(METADATA_FILE), source)
-    validation.check_metadata(metadata, source)
-    if load_training_state and TRAINING_STATE_FILE not in metadata["files"]:
+    wanted = _INFERENCE_FILES + (_TRAINING_FILES if load_training_state else [])
+    file, source = _fetch(preset, revision, wanted if load_weights else wanted[:2])
+    metadata = integrity.read_json(file(METADATA_FILE), source)
+    integrity.check_metadata(metadata, source)
+    weights_name, training_name = integrity.weights_file_names(metadata)
+    if load_training_state and training_name not in metadata["files"]:
         raise ValueError(
-            f"Preset {source} has no training state ({TRAINING_STATE_FILE}): it "
+            f"Preset {source} has no training state ({training_name}): it "
             "was saved inference-only, or from a model with no training-only "
             "layers and no optimizer state. Load it with "
             "load_training_state=False."
         )
-    weight_files = [name for name in wanted if name.endswith(".weights.h5")]
+    weight_files = [weights_name] if load_weights else []
+    if load_training_state:
+        weight_files.append(training_name)
     for name in weight_files:
-        validation.verify_weights_file(file(name), metadata, source)
+        integrity.verify_file(file(name), metadata, source)
+    if CONFIG_FILE in metadata["files"]:
+        integrity.verify_file(file(CONFIG_FILE), metadata, source)
 
-    config = validation.read_json(file(CONFIG_FILE), source)
+    config = integrity.read_json(file(CONFIG_FILE), source)
     register_keras_mae_objects()
     validation.normalize_backend_modules(config)
     model_class = validation.check_config(config, source)
@@ -204,15 +214,22 @@ def load_preset(
             "saved after being built has one)."
         )
 
+    summary = metadata.get("training_state") or {}
+    float16 = metadata.get("weights_dtype") == "float16"
     for name in weight_files:
+        path = file(name)
         try:
             if name == WEIGHTS_FILE:
-                weights.load_inference_weights(model, file(name))
+                weights.load_inference(model, path, source, stored_float16=float16)
+            elif name == TRAINING_STATE_FILE:
+                weights.load_training(model, path, summary, source)
+            elif name == LEGACY_WEIGHTS_FILE:
+                weights.load_legacy_inference_weights(model, path)
             else:
-                weights.load_training_state(
-                    model, file(name), metadata.get("training_state") or {}
-                )
+                weights.load_legacy_training_state(model, path, summary)
         except (OSError, ValueError, KeyError, TypeError) as error:
+            if str(error).startswith("Preset "):
+                raise
             raise ValueError(
                 f"Preset {source}: weights file {name!r} could not be loaded "
                 f"into {model_class.__name__}: {error}"
@@ -233,14 +250,17 @@ def from_preset(
 
     Args:
         preset: One of:
-            - a built-in name (see `keras_mae.list_presets()`), downloaded at
-              its registered, pinned revision;
+            - a built-in name (see `keras_mae.list_presets()`): its copy
+              bundled with keras_mae, or a download from the Hub when none
+              is installed (or `revision` is given), verified against the
+              registry's content pin either way;
             - `"hf://owner/name"` or `"hf://owner/name@revision"`, a Hugging
               Face Hub repository;
             - the path of a local preset folder (`"./my_gan"`).
         load_weights: Load the trained inference weights. With False, the
             model is built from its config with fresh weights.
-        revision: Hub branch, tag or commit hash (Hub presets only).
+        revision: Hub branch, tag or commit hash (Hub presets and built-in
+            names; a built-in name stays pinned by content).
         load_training_state: Also restore training-only layers (e.g. the GAN's
             discriminator) and the optimizer state, to resume training.
         **overrides: Replacements for the model's config entries.
@@ -256,6 +276,7 @@ def from_preset(
 
     Examples:
     >>> import keras_mae
+    >>> model = keras_mae.from_preset("mnist_classifier")  # bundled, pinned
     >>> model = keras_mae.from_preset("./my_gan")  # doctest: +SKIP
     >>> model = keras_mae.from_preset("hf://owner/my-gan@v1")  # doctest: +SKIP
     """

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from keras_mae.presets import hub, loading, validation
+from keras_mae.presets import hub, integrity, loading, validation
 from keras_mae.presets.handles import parse_hub_handle
-from keras_mae.presets.validation import (
+from keras_mae.presets.integrity import (
     CONFIG_FILE,
     METADATA_FILE,
     README_FILE,
@@ -31,27 +31,27 @@ def check_preset_folder(directory: Path) -> None:
     if not directory.is_dir():
         raise ValueError(f"Preset {source} is not a directory.")
     for entry in sorted(directory.iterdir()):
-        validation.check_file_name(entry.name, source)
+        integrity.check_file_name(entry.name, source)
         if entry.is_dir() or not entry.is_file():
             raise ValueError(
                 f"Preset {source}: {entry.name!r} is not a plain file; a preset "
                 "folder holds only files."
             )
-        validation.resolve_file(directory, entry.name, source, allow_links=False)
-    metadata = validation.read_json(
-        validation.resolve_file(directory, METADATA_FILE, source, False), source
+        integrity.resolve_file(directory, entry.name, source, allow_links=False)
+    metadata = integrity.read_json(
+        integrity.resolve_file(directory, METADATA_FILE, source, False), source
     )
-    validation.check_metadata(metadata, source)
+    integrity.check_metadata(metadata, source)
     for name in metadata["files"]:
-        path = validation.resolve_file(directory, name, source, False)
-        validation.verify_weights_file(path, metadata, source)
-    config = validation.read_json(
-        validation.resolve_file(directory, CONFIG_FILE, source, False), source
+        path = integrity.resolve_file(directory, name, source, False)
+        integrity.verify_file(path, metadata, source)
+    config = integrity.read_json(
+        integrity.resolve_file(directory, CONFIG_FILE, source, False), source
     )
     loading.register_keras_mae_objects()
     validation.normalize_backend_modules(config)
     validation.check_config(config, source)
-    validation.resolve_file(directory, README_FILE, source, False)
+    integrity.resolve_file(directory, README_FILE, source, False)
 
 
 def upload_preset(

@@ -15,10 +15,12 @@ from typing import Any
 
 import keras
 
-from keras_mae.presets import validation, weights
-from keras_mae.presets.validation import (
+from keras_mae.presets import integrity, validation, weights
+from keras_mae.presets.integrity import (
     CONFIG_FILE,
     FORMAT_VERSION,
+    LEGACY_TRAINING_STATE_FILE,
+    LEGACY_WEIGHTS_FILE,
     METADATA_FILE,
     README_FILE,
     TRAINING_STATE_FILE,
@@ -27,8 +29,16 @@ from keras_mae.presets.validation import (
 
 logger = logging.getLogger(__name__)
 
-# The files keras_mae writes; anything else in an existing preset is kept.
-_OWN_FILES = {CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, TRAINING_STATE_FILE}
+# The files keras_mae writes (now or in format 1); anything else in an
+# existing preset is kept.
+_OWN_FILES = {
+    CONFIG_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    TRAINING_STATE_FILE,
+    LEGACY_WEIGHTS_FILE,
+    LEGACY_TRAINING_STATE_FILE,
+}
 
 
 def keras_mae_version() -> str:
@@ -122,8 +132,23 @@ def _check_target(target: Path) -> None:
         )
 
 
+def _publishable_modes(folder: Path) -> None:
+    """Gives the folder and its files the modes of the umask (not 0700/0600).
+
+    `tempfile.mkdtemp` makes the staging folder private to the user; a
+    preset is meant to be read by others (a shared cache, a web server).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
+
+
 def _replace_directory(staging: Path, target: Path) -> None:
     """Moves the finished `staging` folder to `target`, keeping extra files."""
+    _publishable_modes(staging)
     if not target.exists():
         os.replace(staging, target)
         return
@@ -152,8 +177,9 @@ def save_to_preset(
 ) -> Path:
     """Writes `model` as a preset folder.
 
-    The folder holds `config.json`, `metadata.json`, `model.weights.h5`
-    (inference weights), `training_state.weights.h5` (training-only layers
+    The folder holds `config.json`, `metadata.json` (the sha256 and size of
+    every other file but the card), `model.safetensors` (inference weights),
+    `training_state.safetensors` (training-only layers
     and optimizer state, if any) and a `README.md` model card unless one is
     already there. Files are written into a temporary folder next to
     `directory` and moved into place at the end, so a failure leaves no
@@ -169,7 +195,7 @@ def save_to_preset(
             inference-only preset, which is smaller.
         weights_dtype: None writes the inference weights in their own dtype;
             "float16" writes float32 weights as float16, halving
-            `model.weights.h5` (recorded in `metadata.json`; loading casts
+            `model.safetensors` (recorded in `metadata.json`; loading casts
             them back to the model's dtype). The training state is always
             written exactly.
 
@@ -213,18 +239,18 @@ def save_to_preset(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2), "utf-8")
-        weights.save_inference_weights(model, staging / WEIGHTS_FILE, weights_dtype)
+        weights.save_inference(model, staging / WEIGHTS_FILE, weights_dtype)
         training_summary = None
         if include_training_state and weights.has_training_state(model):
-            training_summary = weights.save_training_state(
+            training_summary = weights.save_training(
                 model, staging / TRAINING_STATE_FILE
             )
         files = {
             path.name: {
-                "sha256": validation.sha256_of(path),
+                "sha256": integrity.sha256_of(path),
                 "size": path.stat().st_size,
             }
-            for path in sorted(staging.glob("*.weights.h5"))
+            for path in sorted(staging.iterdir())
         }
         training_variables = [
             v for layer in weights.training_layers(model) for v in layer.weights

@@ -1,25 +1,29 @@
-"""Writing and reading a model's weights as two Keras `.weights.h5` files.
+"""A model's weights as two flat maps of arrays: inference and training state.
 
-- `model.weights.h5`: everything inference needs (all layer weights, and the
-  model's own variables) except the layers named by the model's
-  `preset_training_layers()`.
-- `training_state.weights.h5`: those training-only layers (e.g. a GAN's
-  discriminator) and the optimizer state, for resuming training.
+- the inference weights (`model.safetensors`): everything inference needs
+  (all layer weights, and the model's own variables) except the layers
+  named by the model's `preset_training_layers()`;
+- the training state (`training_state.safetensors`): those training-only
+  layers (e.g. a GAN's discriminator) and the optimizer state, for resuming.
 
-Optimizer and metric state never enter the inference file. Both files are
-written and read by Keras' own H5 store (no pickle). The inference file may
-store its float32 arrays as float16 (`weights_dtype="float16"`: half the
-size); Keras casts them back to the variables' dtype when it loads them.
+Optimizer and metric state never enter the inference map. A map's keys are
+the paths Keras' own weights files use (`layers/dense/vars/0`, the model's
+own variables under `vars/`), found by Keras' saving walk; the files are
+written by `keras_mae.presets.safetensors_file`. The inference map may hold
+its float32 arrays as float16 (`weights_dtype="float16"`: half the size);
+loading casts them back.
+
+Presets of format 1 hold the same two parts as Keras `.weights.h5` files;
+`load_legacy_inference_weights` and `load_legacy_training_state` read them.
 
 Keras' public `save_weights` cannot leave objects out, so this module uses
-`keras.src.saving.saving_lib.save_weights_only`/`load_weights_only` and their
-`objects_to_skip` argument (Keras >= 3.15); it is the only module touching
-Keras saving internals.
+`keras.src.saving.saving_lib` (its saving walk, `save_weights_only`,
+`load_weights_only` and their `objects_to_skip`, Keras >= 3.15); it is the
+only module touching Keras saving internals.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
@@ -27,6 +31,8 @@ import keras
 import numpy as np
 from keras.src.saving import saving_lib
 from keras.src.saving.keras_saveable import KerasSaveable
+
+from keras_mae.presets import safetensors_file
 
 
 def training_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -125,75 +131,264 @@ def check_weights_dtype(weights_dtype: str | None) -> str | None:
     return weights_dtype
 
 
-def _copy_converted(source: h5py.Group, target: h5py.Group, dtype) -> None:
-    """Copies `source` into `target`, float32 datasets converted to `dtype`."""
-    target.attrs.update(source.attrs)
-    for name, item in source.items():
-        if isinstance(item, h5py.Group):
-            _copy_converted(item, target.create_group(name), dtype)
-            continue
-        data = item[()]
-        if isinstance(data, np.ndarray) and data.dtype == np.float32:
-            with np.errstate(over="ignore"):
-                converted = data.astype(dtype)
-            overflow = np.isfinite(data) & ~np.isfinite(converted)
-            if overflow.any():
-                raise ValueError(
-                    f"Cannot store the weights as {np.dtype(dtype).name}: "
-                    f"{item.name} holds values up to "
-                    f"{np.abs(data[overflow]).max():.4g}, beyond its range "
-                    f"(+-{np.finfo(dtype).max:.4g}). Save them as float32."
-                )
-            data = converted
-        target.create_dataset(name, data=data).attrs.update(item.attrs)
+class _DictStore(saving_lib.NpzIOStore):
+    """An in-memory weights store for Keras' saving walk: path -> {key: array}.
+
+    It subclasses `NpzIOStore` only because the walk accepts no other store.
+    """
+
+    def __init__(self, contents: dict[str, dict] | None = None):
+        self.contents = {} if contents is None else contents
+        self.mode = "w"
+        self.archive = None
+
+    def __bool__(self) -> bool:
+        return True
+
+    def make(self, path, metadata=None):
+        return self.contents.setdefault(path, {})
+
+    def get(self, path):
+        return dict(self.contents.get(path, {}))
+
+    def close(self) -> None:
+        pass
 
 
-def _store_as(path: Path, dtype: str) -> None:
-    """Rewrites the Keras weights file `path` with float32 arrays in `dtype`."""
-    converted = path.with_name(f".{dtype}-{path.name}")
-    try:
-        with h5py.File(path, "r") as source, h5py.File(converted, "w") as target:
-            _copy_converted(source, target, np.dtype(dtype))
-        os.replace(converted, path)
-    finally:
-        converted.unlink(missing_ok=True)
+def _key(path: str, name: str) -> str:
+    return f"{path}/vars/{name}" if path else f"vars/{name}"
 
 
-def save_inference_weights(
-    model: keras.Model, path: Path, weights_dtype: str | None = None
+def _split_key(key: str) -> tuple[str, str]:
+    head, sep, name = key.rpartition("vars/")
+    if not sep or (head and not head.endswith("/")) or not name:
+        raise ValueError(f"{key!r} is not a weights path like 'layers/x/vars/0'.")
+    return head.rstrip("/"), name
+
+
+def _collect(root: KerasSaveable, skip: list[KerasSaveable]) -> dict[str, np.ndarray]:
+    store = _DictStore()
+    saving_lib._save_state(
+        root,
+        weights_store=store,
+        assets_store=None,
+        inner_path="",
+        visited_saveables={id(obj) for obj in skip},
+    )
+    return {
+        _key(path, name): np.asarray(keras.ops.convert_to_numpy(value))
+        for path, group in store.contents.items()
+        for name, value in group.items()
+    }
+
+
+def _restore(
+    root: KerasSaveable, tensors: dict[str, np.ndarray], skip: list[KerasSaveable]
 ) -> None:
-    """Writes all weights except training layers, optimizers and metrics.
+    contents: dict[str, dict] = {}
+    for key, array in tensors.items():
+        path, name = _split_key(key)
+        contents.setdefault(path, {})[name] = array
+    saving_lib._load_state(
+        root,
+        weights_store=_DictStore(contents),
+        assets_store=None,
+        inner_path="",
+        visited_saveables={id(obj) for obj in skip},
+    )
+
+
+def _expected(tensors: dict[str, np.ndarray]) -> dict[str, tuple[tuple, str]]:
+    return {key: (array.shape, array.dtype.name) for key, array in tensors.items()}
+
+
+def _as_dtype(key: str, array: np.ndarray, dtype) -> np.ndarray:
+    if array.dtype != np.float32:
+        return array
+    with np.errstate(over="ignore"):
+        converted = array.astype(dtype)
+    overflow = np.isfinite(array) & ~np.isfinite(converted)
+    if overflow.any():
+        raise ValueError(
+            f"Cannot store the weights as {np.dtype(dtype).name}: {key} holds "
+            f"values up to {np.abs(array[overflow]).max():.4g}, beyond its range "
+            f"(+-{np.finfo(dtype).max:.4g}). Save them as float32."
+        )
+    return converted
+
+
+def inference_tensors(
+    model: keras.Model, weights_dtype: str | None = None
+) -> dict[str, np.ndarray]:
+    """The inference weights of `model` as a flat map of arrays.
 
     Args:
         model: A built model.
-        path: The target, ending in `.weights.h5`.
-        weights_dtype: None stores each variable in its own dtype; "float16"
-            stores float32 variables as float16 (half the file; about three
-            significant digits). Loading casts them back.
+        weights_dtype: None keeps each variable's dtype; "float16" stores
+            float32 variables as float16.
+
+    Returns:
+        Weights path (`layers/dense/vars/0`) to array.
 
     Raises:
         ValueError: If `weights_dtype` is unknown, or a weight does not fit it.
 
     Examples:
-    >>> save_inference_weights(gan, Path("p/model.weights.h5"))  # doctest: +SKIP
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> sorted(inference_tensors(model))
+    ['layers/dense/vars/0', 'layers/dense/vars/1']
     """
     check_weights_dtype(weights_dtype)
-    saving_lib.save_weights_only(
-        model, str(path), objects_to_skip=_inference_skip_list(model)
-    )
+    tensors = _collect(model, _inference_skip_list(model))
     if weights_dtype is not None:
-        _store_as(path, weights_dtype)
+        tensors = {
+            k: _as_dtype(k, v, np.dtype(weights_dtype)) for k, v in tensors.items()
+        }
+    return tensors
 
 
-def load_inference_weights(model: keras.Model, path: Path) -> None:
-    """Reads a file written by `save_inference_weights` into `model`.
+def save_inference(
+    model: keras.Model, path: Path, weights_dtype: str | None = None
+) -> None:
+    """Writes `inference_tensors(model, weights_dtype)` as a safetensors file.
+
+    Args:
+        model: A built model.
+        path: The target, `model.safetensors`.
+        weights_dtype: As in `inference_tensors`.
+
+    Examples:
+    >>> save_inference(gan, Path("p/model.safetensors"))  # doctest: +SKIP
+    """
+    safetensors_file.write(
+        path, inference_tensors(model, weights_dtype), {"format": "keras_mae"}
+    )
+
+
+def load_inference(
+    model: keras.Model, path: Path, source: str, stored_float16: bool = False
+) -> None:
+    """Reads a file written by `save_inference` into `model`, checked first.
+
+    Every tensor's name, shape and dtype is compared with the variables of
+    `model` before any value is loaded.
+
+    Args:
+        model: A built model of the same architecture.
+        path: The `model.safetensors` file.
+        source: The preset, for error messages.
+        stored_float16: The preset was saved with `weights_dtype="float16"`.
+
+    Raises:
+        ValueError: For a missing, extra or mis-shaped tensor or a wrong dtype.
+
+    Examples:
+    >>> load_inference(gan, Path("p/model.safetensors"), "p")  # doctest: +SKIP
+    """
+    skip = _inference_skip_list(model)
+    expected = _expected(_collect(model, skip))
+    tensors = safetensors_file.read(path, expected, source, stored_float16)
+    _restore(model, tensors, skip)
+
+
+def _training_state(model: keras.Model, build_optimizer: bool) -> _TrainingState:
+    optimizer = built_optimizer(model)
+    if optimizer is None and build_optimizer:
+        optimizer = getattr(model, "optimizer", None)
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            optimizer.build(model.trainable_variables)
+        else:
+            raise ValueError(
+                f"The training state holds optimizer state, but the loaded "
+                f"{type(model).__name__} is not compiled (its config.json has no "
+                "compile_config), so there is no optimizer to restore it into."
+            )
+    return _TrainingState(training_layers(model), optimizer)
+
+
+def save_training(model: keras.Model, path: Path) -> dict:
+    """Writes the training-only layers and the optimizer state (safetensors).
+
+    Args:
+        model: A built model.
+        path: The target, `training_state.safetensors`.
+
+    Returns:
+        A summary for `metadata.json`: the training layers' names and whether
+        optimizer state was written.
+
+    Examples:
+    >>> save_training(gan, Path("p/training_state.safetensors"))  # doctest: +SKIP
+    {'layers': ['discriminator'], 'optimizer': True}
+    """
+    state = _training_state(model, build_optimizer=False)
+    tensors = _collect(state, _metrics(state))
+    safetensors_file.write(path, tensors, {"format": "keras_mae"})
+    return {
+        "layers": [layer.name for layer in state.training_layers],
+        "optimizer": state.optimizer is not None,
+    }
+
+
+def load_training(model: keras.Model, path: Path, summary: dict, source: str) -> None:
+    """Reads a file written by `save_training` into `model`, checked first.
+
+    If the file holds optimizer state, `model` must be compiled; its optimizer
+    is built on `model.trainable_variables` if it is not built yet.
+
+    Args:
+        model: A built model of the same architecture.
+        path: The `training_state.safetensors` file.
+        summary: The summary `save_training` returned (from metadata).
+        source: The preset, for error messages.
+
+    Raises:
+        ValueError: If optimizer state was saved but `model` is not compiled,
+            or the file does not match the model's training variables.
+
+    Examples:
+    >>> load_training(gan, path, summary, "p")  # doctest: +SKIP
+    """
+    state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
+    skip = _metrics(state)
+    expected = _expected(_collect(state, skip))
+    _restore(state, safetensors_file.read(path, expected, source), skip)
+
+
+def legacy_tensors(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a Keras `.weights.h5` file as a flat map (for conversion).
+
+    Args:
+        path: A `.weights.h5` file.
+
+    Returns:
+        Dataset path (`layers/dense/vars/0`) to array, float16 kept.
+
+    Examples:
+    >>> legacy_tensors(Path("p/model.weights.h5"))  # doctest: +SKIP
+    """
+    found = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            found[name] = np.asarray(item[()])
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return found
+
+
+# ----------------------------------------------------------------------
+# Format 1: Keras `.weights.h5` files.
+def load_legacy_inference_weights(model: keras.Model, path: Path) -> None:
+    """Reads a format-1 inference file (`model.weights.h5`) into `model`.
 
     Args:
         model: A built model of the same architecture.
         path: The `.weights.h5` file.
 
     Examples:
-    >>> load_inference_weights(gan, Path("p/model.weights.h5"))  # doctest: +SKIP
+    >>> load_legacy_inference_weights(gan, Path("p/model.weights.h5"))  # doctest: +SKIP
     """
     saving_lib.load_weights_only(
         model, str(path), objects_to_skip=_inference_skip_list(model)
@@ -205,32 +400,8 @@ def has_training_state(model: keras.Model) -> bool:
     return bool(training_layers(model)) or built_optimizer(model) is not None
 
 
-def save_training_state(model: keras.Model, path: Path) -> dict:
-    """Writes the training-only layers and the optimizer state.
-
-    Args:
-        model: A built model.
-        path: The target, ending in `.weights.h5`.
-
-    Returns:
-        A summary for `metadata.json`: the training layers' names and whether
-        optimizer state was written.
-
-    Examples:
-    >>> save_training_state(gan, Path("p/training_state.weights.h5"))  # doctest: +SKIP
-    {'layers': ['discriminator'], 'optimizer': True}
-    """
-    optimizer = built_optimizer(model)
-    state = _TrainingState(training_layers(model), optimizer)
-    saving_lib.save_weights_only(state, str(path), objects_to_skip=_metrics(state))
-    return {
-        "layers": [layer.name for layer in state.training_layers],
-        "optimizer": optimizer is not None,
-    }
-
-
-def load_training_state(model: keras.Model, path: Path, summary: dict) -> None:
-    """Reads a file written by `save_training_state` into `model`.
+def load_legacy_training_state(model: keras.Model, path: Path, summary: dict) -> None:
+    """Reads a format-1 `training_state.weights.h5` into `model`.
 
     If the file holds optimizer state, `model` must be compiled; its optimizer
     is built on `model.trainable_variables` if it is not built yet.
@@ -238,25 +409,14 @@ def load_training_state(model: keras.Model, path: Path, summary: dict) -> None:
     Args:
         model: A built model of the same architecture.
         path: The `.weights.h5` file.
-        summary: The summary `save_training_state` returned (from metadata).
+        summary: The training-state summary from the preset's metadata.
 
     Raises:
         ValueError: If optimizer state was saved but `model` is not compiled.
 
     Examples:
     >>> path = Path("p/training_state.weights.h5")
-    >>> load_training_state(gan, path, summary)  # doctest: +SKIP
+    >>> load_legacy_training_state(gan, path, summary)  # doctest: +SKIP
     """
-    optimizer = None
-    if summary.get("optimizer"):
-        optimizer = getattr(model, "optimizer", None)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                f"{path.name!r} holds optimizer state, but the loaded "
-                f"{type(model).__name__} is not compiled (its config.json has no "
-                "compile_config), so there is no optimizer to restore it into."
-            )
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-    state = _TrainingState(training_layers(model), optimizer)
+    state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
     saving_lib.load_weights_only(state, str(path), objects_to_skip=_metrics(state))

@@ -3,10 +3,10 @@
 import json
 import os
 
-import h5py
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from keras_mae import from_preset
 from keras_mae.cli.data import load_data
@@ -18,17 +18,9 @@ from keras_mae.presets import preset_metadata
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _h5_arrays(path) -> dict:
-    arrays = {}
-    with h5py.File(path, "r") as file:
-        file.visititems(
-            lambda name, obj: (
-                arrays.__setitem__(name, obj[()])
-                if isinstance(obj, h5py.Dataset)
-                else None
-            )
-        )
-    return arrays
+def _tensors(path) -> dict:
+    """A safetensors file's arrays, by weights path."""
+    return load_file(str(path))
 
 
 def run(capsys, *argv):
@@ -70,10 +62,17 @@ def trained_preset(tmp_path_factory):
 
 
 def test_train_writes_a_preset_with_its_scores(trained_preset):
-    for name in ("config.json", "metadata.json", "model.weights.h5", "README.md"):
+    for name in ("config.json", "metadata.json", "model.safetensors", "README.md"):
         assert os.path.isfile(os.path.join(trained_preset, name)), name
     with open(os.path.join(trained_preset, "metadata.json")) as file:
         metadata = json.load(file)
+    assert metadata["format_version"] == 2
+    assert sorted(metadata["files"]) == [
+        "config.json",
+        "model.safetensors",
+        "training_state.safetensors",
+    ]
+    assert metadata["weights_dtype"] is None
     assert set(metadata["metrics"]) == {"acc", "nmi", "ari"}
     assert 0.0 <= metadata["metrics"]["acc"] <= 1.0
     model = MixtureAutoencoder.from_preset(trained_preset)
@@ -190,7 +189,10 @@ def test_upload_refuses_a_malformed_handle(trained_preset, capsys):
 
 def test_presets_and_info(capsys):
     code, out, _ = run(capsys, "presets")
-    assert code == 0 and "hf://owner/name" in out
+    assert code == 0
+    for name in ("gan_mnist", "mae_digits", "mae_mnist", "mnist_classifier"):
+        assert f"{name}: " in out
+    assert "bundled (" in out  # a checkout reads weights_cards/ in place
     code, out, _ = run(capsys, "info")
     assert code == 0
     assert f"backend {keras.backend.backend()}" in out
@@ -245,15 +247,30 @@ def test_convert_keeps_the_metrics_and_halves_the_weights(
     assert json.loads(out) == {
         "preset": trained_preset,
         "output": output,
+        "format_version": 2,
         "weights_dtype": "float16",
         "training_state": False,
     }
     source, converted = preset_metadata(trained_preset), preset_metadata(output)
+    assert converted["format_version"] == 2
     assert converted["metrics"] == source["metrics"]
     assert converted["weights_dtype"] == "float16"
-    assert list(converted["files"]) == ["model.weights.h5"]
-    sizes = [m["files"]["model.weights.h5"]["size"] for m in (source, converted)]
+    assert sorted(converted["files"]) == ["config.json", "model.safetensors"]
+    sizes = [m["files"]["model.safetensors"]["size"] for m in (source, converted)]
     assert sizes[1] < 0.75 * sizes[0]
+    stored = _tensors(os.path.join(output, "model.safetensors"))
+    assert (
+        stored.keys()
+        == _tensors(os.path.join(trained_preset, "model.safetensors")).keys()
+    )
+    assert {a.dtype for a in stored.values() if a.dtype.kind == "f"} == {
+        np.dtype("float16")
+    }
+    # The source's model card comes along.
+    with open(os.path.join(trained_preset, "README.md")) as file:
+        card = file.read()
+    with open(os.path.join(output, "README.md")) as file:
+        assert file.read() == card
     x = load_data("digits")[0][:256]
     original, small = from_preset(trained_preset), from_preset(output)
     agree = np.mean(original.predict_clusters(x) == small.predict_clusters(x))
@@ -264,11 +281,47 @@ def test_convert_keeps_the_metrics_and_halves_the_weights(
     full = preset_metadata(tmp_path / "full")
     assert full["training_state"] == source["training_state"]
     assert full["weights_dtype"] is None
-    before = _h5_arrays(os.path.join(trained_preset, "training_state.weights.h5"))
-    after = _h5_arrays(tmp_path / "full" / "training_state.weights.h5")
-    assert before.keys() == after.keys() and len(before) > 2
-    for name, array in before.items():
-        np.testing.assert_array_equal(after[name], array)
+    for name in ("model.safetensors", "training_state.safetensors"):
+        before = _tensors(os.path.join(trained_preset, name))
+        after = _tensors(tmp_path / "full" / name)
+        assert before.keys() == after.keys() and len(before) > 2
+        for key, array in before.items():
+            assert after[key].dtype == array.dtype, key
+            np.testing.assert_array_equal(after[key], array)
+
+
+def test_convert_keeps_or_changes_the_source_weights_dtype(
+    classifier_preset, tmp_path, capsys
+):
+    kept, widened = str(tmp_path / "kept"), str(tmp_path / "widened")
+    code, out, _ = run(capsys, "convert", classifier_preset, kept)
+    assert code == 0 and json.loads(out)["weights_dtype"] == "float16"
+    argv = ["convert", classifier_preset, widened, "--weights-dtype", "float32"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["weights_dtype"] is None
+    source = preset_metadata(classifier_preset)
+    assert preset_metadata(kept)["weights_dtype"] == "float16"
+    assert preset_metadata(kept)["metrics"] == source["metrics"]
+    assert preset_metadata(widened)["weights_dtype"] is None
+    assert preset_metadata(widened)["metrics"] == source["metrics"]
+    half = _tensors(os.path.join(classifier_preset, "model.safetensors"))
+    for folder, dtype in ((kept, np.float16), (widened, np.float32)):
+        stored = _tensors(os.path.join(folder, "model.safetensors"))
+        assert stored.keys() == half.keys()
+        for key, array in half.items():
+            if array.dtype.kind != "f":  # e.g. a seed state, kept as it is
+                assert stored[key].dtype == array.dtype
+                np.testing.assert_array_equal(stored[key], array)
+                continue
+            assert array.dtype == np.float16 and stored[key].dtype == dtype
+            # float16 values are exact in float32: nothing is lost either way.
+            np.testing.assert_array_equal(stored[key].astype(np.float16), array)
+    x = load_data("digits")[0][:64]
+    expected = from_preset(classifier_preset).predict(x, verbose=0)
+    for folder in (kept, widened):
+        np.testing.assert_array_equal(
+            from_preset(folder).predict(x, verbose=0), expected
+        )
 
 
 def test_convert_of_a_missing_preset_is_an_error(tmp_path, capsys):
@@ -280,8 +333,9 @@ def test_convert_of_a_missing_preset_is_an_error(tmp_path, capsys):
 
 def test_train_classifier_reports_held_out_accuracy(classifier_preset, capsys):
     assert not os.path.exists(
-        os.path.join(classifier_preset, "training_state.weights.h5")
+        os.path.join(classifier_preset, "training_state.safetensors")
     )
+    assert os.path.isfile(os.path.join(classifier_preset, "model.safetensors"))
     with open(os.path.join(classifier_preset, "metadata.json")) as file:
         metadata = json.load(file)
     metrics = metadata["metrics"]

@@ -62,7 +62,8 @@ def test_feature_extractor_shares_the_weights(trained, digits):
 def test_preset_round_trip(trained, digits, tmp_path):
     _, (x_test, _) = digits
     trained.save_to_preset(tmp_path / "p", include_training_state=False)
-    assert not (tmp_path / "p" / "training_state.weights.h5").exists()
+    assert not (tmp_path / "p" / "training_state.safetensors").exists()
+    assert (tmp_path / "p" / "model.safetensors").is_file()
     loaded = keras_mae.from_preset(str(tmp_path / "p"))
     assert isinstance(loaded, ImageClassifier)
     assert loaded.get_config() == trained.get_config()

@@ -1,4 +1,10 @@
-"""A preset saved on this backend loads on the other two with the same outputs."""
+"""A preset saved on this backend loads on the other two with the same outputs.
+
+The weights files are safetensors; the variables' dtypes differ between
+backends (seed states are uint32 on JAX, int32 on PyTorch, int64 on
+TensorFlow), so loading the inference weights and the training state on
+another backend also checks that integer widths may change.
+"""
 
 import os
 import subprocess
@@ -12,6 +18,7 @@ import pytest
 
 from keras_mae.datasets import load_digits
 from keras_mae.models import GAN, MixtureAutoencoder
+from keras_mae.presets import from_preset, weights
 from tests.presets import models_for_tests as m
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,18 +26,38 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 _LOAD_AND_RUN = textwrap.dedent(
     """
+    import json
     import sys
     import keras
     import numpy as np
     from tests.presets import models_for_tests as m
+    from tests.presets.test_cross_backend import training_state_values
     from keras_mae.presets import from_preset
 
     assert keras.backend.backend() == sys.argv[1]
     for folder, inputs, out in zip(sys.argv[2::3], sys.argv[3::3], sys.argv[4::3]):
-        model = from_preset(folder)
-        np.save(out, m.preset_outputs(model, np.load(inputs)))
+        with open(f"{folder}/metadata.json") as f:
+            metadata = json.load(f)
+        assert metadata["format_version"] == 2
+        resume = metadata["training_state"] is not None
+        model = from_preset(folder, load_training_state=resume)
+        np.savez(
+            out,
+            outputs=m.preset_outputs(model, np.load(inputs)),
+            state=training_state_values(model) if resume else np.zeros(0),
+        )
     """
 )
+
+
+def training_state_values(model) -> np.ndarray:
+    """The optimizer variables and training-only weights, flattened, as float64."""
+    optimizer = weights.built_optimizer(model)
+    variables = list(optimizer.variables) if optimizer is not None else []
+    for layer in weights.training_layers(model):
+        variables += layer.weights
+    arrays = [keras.ops.convert_to_numpy(v).astype("float64") for v in variables]
+    return np.concatenate([a.ravel() for a in arrays])
 
 
 def _gan_preset(tmp_path):
@@ -52,7 +79,8 @@ def _gan_preset(tmp_path):
         verbose=0,
     )
     noise = m.latent_inputs(4)
-    return gan.save_to_preset(tmp_path / "gan"), noise, m.preset_outputs(gan, noise)
+    folder = gan.save_to_preset(tmp_path / "gan")
+    return folder, noise, m.preset_outputs(gan, noise), gan
 
 
 def _mixture_autoencoder_preset(tmp_path):
@@ -66,7 +94,15 @@ def _mixture_autoencoder_preset(tmp_path):
     model.compile()
     model.fit(x, batch_size=32, epochs=1, verbose=0)
     folder = model.save_to_preset(tmp_path / "mae")
-    return folder, x[:16], m.preset_outputs(model, x[:16])
+    half = model.save_to_preset(
+        tmp_path / "mae_float16", include_training_state=False, weights_dtype="float16"
+    )
+    # What the float16 preset gives on this backend.
+    expected_half = m.preset_outputs(from_preset(str(half)), x[:16])
+    return [
+        (folder, x[:16], m.preset_outputs(model, x[:16]), model),
+        (half, x[:16], expected_half, None),
+    ]
 
 
 def _vector_mixture_autoencoder_preset(tmp_path):
@@ -78,7 +114,7 @@ def _vector_mixture_autoencoder_preset(tmp_path):
     model.fit(x, batch_size=32, epochs=1, verbose=0)
     assert model.normalizer is not None  # vectors are standardized
     folder = model.save_to_preset(tmp_path / "mae_vectors")
-    return folder, x[:16], m.preset_outputs(model, x[:16])
+    return folder, x[:16], m.preset_outputs(model, x[:16]), model
 
 
 def test_preset_loads_on_the_other_backends(tmp_path):
@@ -92,20 +128,21 @@ def test_preset_loads_on_the_other_backends(tmp_path):
             model.save_to_preset(tmp_path / "model"),
             noise,
             m.preset_outputs(model, noise),
+            model,
         ),
         _gan_preset(tmp_path),
-        _mixture_autoencoder_preset(tmp_path),
+        *_mixture_autoencoder_preset(tmp_path),
         _vector_mixture_autoencoder_preset(tmp_path),
     ]
-    for folder, inputs, _ in presets:
+    for folder, inputs, _, _ in presets:
         np.save(tmp_path / f"{folder.name}-inputs.npy", inputs)
     for backend in (b for b in BACKENDS if b != current):
         args = []
-        for folder, _, _ in presets:
+        for folder, _, _, _ in presets:
             args += [
                 str(folder),
                 str(tmp_path / f"{folder.name}-inputs.npy"),
-                str(tmp_path / f"{folder.name}-{backend}.npy"),
+                str(tmp_path / f"{folder.name}-{backend}.npz"),
             ]
         result = subprocess.run(
             [sys.executable, "-c", _LOAD_AND_RUN, backend, *args],
@@ -116,7 +153,13 @@ def test_preset_loads_on_the_other_backends(tmp_path):
             timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]
-        for folder, _, expected in presets:
-            loaded = np.load(tmp_path / f"{folder.name}-{backend}.npy")
+        for folder, _, expected, original in presets:
+            with np.load(tmp_path / f"{folder.name}-{backend}.npz") as result:
+                loaded, state = result["outputs"], result["state"]
             assert loaded.shape == expected.shape
             np.testing.assert_allclose(loaded, expected, rtol=0, atol=1e-5)
+            # The training state is stored values: restored exactly.
+            if original is None:
+                assert state.size == 0
+            else:
+                np.testing.assert_array_equal(state, training_state_values(original))

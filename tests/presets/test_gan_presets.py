@@ -1,10 +1,13 @@
 """Presets of keras_mae.models.GAN: inference round trip and resumed training."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
-from keras_mae.presets import from_preset
+from keras_mae.presets import from_preset, weights
 from keras_mae.presets.saving import save_to_preset
 
 GAN = pytest.importorskip("keras_mae.models").GAN
@@ -49,6 +52,43 @@ def test_gan_inference_round_trip(tmp_path):
     assert not np.allclose(
         loaded.discriminator.weights[0].numpy(), gan.discriminator.weights[0].numpy()
     )
+    # The GAN's own seed state is inference weights, restored exactly.
+    for saved, restored in zip(
+        weights.inference_tensors(gan).items(),
+        weights.inference_tensors(loaded).items(),
+        strict=True,
+    ):
+        assert restored[0] == saved[0]
+        np.testing.assert_array_equal(restored[1], saved[1])
+
+
+def test_gan_preset_files_split_generator_and_discriminator(tmp_path):
+    gan = _trained_gan()
+    folder = save_to_preset(gan, tmp_path / "gan")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["format_version"] == 2
+    assert sorted(metadata["files"]) == [
+        "config.json",
+        "model.safetensors",
+        "training_state.safetensors",
+    ]
+    inference = load_file(str(folder / "model.safetensors"))
+    training = load_file(str(folder / "training_state.safetensors"))
+    assert "vars/seed_generator_state" in inference
+    generator = {k: v for k, v in inference.items() if k.startswith("generator/")}
+    assert len(generator) == len(inference) - 1 == len(gan.generator.weights)
+    inference_count = metadata["inference_parameter_count"]
+    assert sum(a.size for a in generator.values()) == inference_count
+    # The training layers are a list: Keras names its items by class.
+    discriminator = [
+        a for k, a in training.items() if k.startswith("training_layers/sequential/")
+    ]
+    assert len(discriminator) == len(gan.discriminator.weights)
+    assert sum(a.size for a in discriminator) == (
+        metadata["parameter_count"] - inference_count
+    )
+    assert any(k.startswith("optimizer/") for k in training)
+    assert not any(k.startswith("generator/") for k in training)
 
 
 @pytest.mark.skipif(

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 
 from keras_mae.presets import (
-    PresetInfo,
     from_preset,
     preset_metadata,
-    registry,
     upload_preset,
 )
+from keras_mae.presets.integrity import sha256_of
 from tests.presets import models_for_tests as m
 
 REPO = "keras-mae-test/tiny"
 ROOT = Path(__file__).resolve().parents[2]
+LEGACY_GAN = ROOT / "tests" / "data" / "legacy_gan_format1"
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +55,28 @@ def test_inference_load_does_not_download_training_state(fake_hub, saved):
     fake_hub.commit_folder(REPO, folder)
     from_preset(f"hf://{REPO}")
     fetched = fake_hub.files_requested()
-    assert sorted(fetched) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert sorted(fetched) == ["config.json", "metadata.json", "model.safetensors"]
     fake_hub.requests.clear()
     model = m.PresetTestModel.from_preset(f"hf://{REPO}", load_training_state=True)
-    assert fake_hub.files_requested() == ["training_state.weights.h5"]
+    assert fake_hub.files_requested() == ["training_state.safetensors"]
     assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_format_1_preset_from_the_hub(fake_hub, tmp_path):
+    fake_hub.commit_folder(REPO, LEGACY_GAN)
+    outputs = np.load(ROOT / "tests" / "data" / "legacy_outputs.npz")
+    model = from_preset(f"hf://{REPO}")
+    np.testing.assert_allclose(
+        m.outputs(model, outputs["gan_z"]), outputs["gan_out"], rtol=0, atol=1e-6
+    )
+    assert sorted(fake_hub.files_requested()) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
+    fake_hub.requests.clear()
+    from_preset(f"hf://{REPO}", load_training_state=True)
+    assert fake_hub.files_requested() == ["training_state.weights.h5"]
 
 
 def test_preset_metadata_downloads_only_the_metadata(fake_hub, saved):
@@ -89,30 +106,6 @@ def test_revisions_are_pinned(fake_hub, tmp_path):
         from_preset(f"hf://{REPO}@v1", revision=old)
 
 
-def test_builtin_name_downloads_its_pinned_revision(
-    fake_hub, saved, tmp_path, monkeypatch
-):
-    model, folder = saved
-    pinned = fake_hub.commit_folder(REPO, folder)
-    fake_hub.commit_folder(
-        REPO, m.make_model(seed=5).save_to_preset(tmp_path / "newer")
-    )
-    info = PresetInfo(
-        name="tiny_test",
-        handle=f"hf://{REPO}",
-        revision=pinned,
-        model_class="keras_mae>PresetTestModel",
-        description="A test preset.",
-    )
-    monkeypatch.setitem(registry.BUILTIN_PRESETS, "tiny_test", info)
-    assert "tiny_test" in registry.list_presets()
-    loaded = m.PresetTestModel.from_preset("tiny_test")
-    x = m.sample_inputs()
-    np.testing.assert_array_equal(m.outputs(loaded, x), m.outputs(model, x))
-    resolved = [p for _, p in fake_hub.requests if "/resolve/" in p]
-    assert resolved and all(f"/resolve/{pinned}/" in p for p in resolved)
-
-
 def test_unknown_repository(fake_hub):
     with pytest.raises(ValueError, match="hf://nobody/nothing.*does not exist"):
         from_preset("hf://nobody/nothing")
@@ -125,16 +118,19 @@ def test_unknown_revision(fake_hub, saved):
     assert f"hf://{REPO}@v9" in str(info.value)
 
 
-def test_tampered_download_fails_the_checksum(fake_hub, saved):
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json"])
+def test_tampered_download_fails_the_checksum(fake_hub, saved, name):
     _, folder = saved
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
-    weights = bytearray(files["model.weights.h5"])
-    weights[-50] ^= 0xFF
-    files["model.weights.h5"] = bytes(weights)
+    expected = sha256_of(folder / name)
+    data = bytearray(files[name])
+    data[-50] ^= 0xFF  # config.json: a character of its last lines
+    files[name] = bytes(data)
     fake_hub.commit(REPO, files)
-    with pytest.raises(ValueError, match="sha256 mismatch.*'model.weights.h5'") as info:
+    with pytest.raises(ValueError, match=f"sha256 mismatch for file '{name}'") as info:
         from_preset(f"hf://{REPO}")
-    assert f"hf://{REPO}" in str(info.value)
+    message = str(info.value)
+    assert f"hf://{REPO}" in message and f"expected {expected}" in message
 
 
 def test_repository_without_a_preset(fake_hub):
@@ -201,9 +197,19 @@ def test_upload_then_load(fake_hub, saved):
 
 def test_upload_refuses_a_corrupt_preset(fake_hub, saved):
     _, folder = saved
-    path = folder / "training_state.weights.h5"
+    path = folder / "training_state.safetensors"
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="'training_state.weights.h5' is truncated"):
+    with pytest.raises(ValueError, match="'training_state.safetensors' is truncated"):
+        upload_preset(f"hf://{REPO}", folder)
+    assert fake_hub.requests == []
+
+
+def test_upload_refuses_an_edited_config(fake_hub, saved):
+    _, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    config["config"]["latent_dim"] = 7
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="'config.json'"):
         upload_preset(f"hf://{REPO}", folder)
     assert fake_hub.requests == []
 

@@ -6,14 +6,14 @@ import keras_mae.presets
 from keras_mae.presets import PresetInfo, list_presets, registry
 from tests.presets.models_for_tests import PresetTestModel
 
-SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA = "0123456789abcdef" * 4
 
 
 def _info(**kwargs):
     values = dict(
         name="demo",
         handle="hf://owner/demo",
-        revision=SHA,
+        metadata_sha256=SHA,
         model_class="keras_mae>PresetTestModel",
         description="A demo.",
         metadata={"params": 67},
@@ -29,7 +29,8 @@ def test_public_exports():
 
 def test_preset_info_is_frozen_data():
     info = _info()
-    assert info.hub_handle == f"hf://owner/demo@{SHA}"
+    assert info.hub_handle == "hf://owner/demo"
+    assert _info(revision="v1").hub_handle == "hf://owner/demo@v1"
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.revision = "main"
     with pytest.raises(TypeError):
@@ -39,8 +40,11 @@ def test_preset_info_is_frozen_data():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"revision": "main"}, "40-character commit hash"),
-        ({"handle": f"hf://owner/demo@{SHA}"}, "put the revision in `revision`"),
+        ({"metadata_sha256": "abc"}, "64 lower-case hex digits"),
+        ({"metadata_sha256": SHA.upper()}, "64 lower-case hex digits"),
+        ({"handle": "hf://owner/demo@v1"}, "put the revision in `revision`"),
+        ({"revision": "bad revision"}, "Invalid revision"),
+        ({"folder": "../up"}, "plain folder name"),
         ({"handle": "owner/demo"}, "hf://"),
         ({"model_class": "GAN"}, "keras_mae>GAN"),
     ],

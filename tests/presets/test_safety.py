@@ -1,4 +1,11 @@
-"""Every refusal of an untrusted preset, each before anything is built."""
+"""Every refusal of an untrusted preset, each before anything is built.
+
+A format-2 preset's `metadata.json` pins `config.json` and the weights by
+sha256, so a tampered file is refused by its hash. The config checks behind
+it are tested on configs whose new hash was recorded (`_tamper`), as an
+attacker who also rewrites `metadata.json` would do; the safetensors checks
+are in `test_safetensors_weights.py`.
+"""
 
 import json
 import shutil
@@ -8,7 +15,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from keras_mae.presets import from_preset, loading
+from keras_mae.presets import from_preset, integrity, loading
 from tests.presets import models_for_tests as m
 
 SENTINEL = "tests.presets.sentinel_module"
@@ -42,10 +49,32 @@ def no_deserialization(monkeypatch):
     assert SENTINEL not in sys.modules
 
 
+WEIGHTS = "model.safetensors"
+TRAINING_STATE = "training_state.safetensors"
+
+
 def _edit_json(path, edit):
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))
+
+
+def _rehash(preset, name):
+    """Records file `name`'s current sha256 and size in `metadata.json`."""
+
+    def edit(metadata):
+        metadata["files"][name] = {
+            "sha256": integrity.sha256_of(preset / name),
+            "size": (preset / name).stat().st_size,
+        }
+
+    _edit_json(preset / "metadata.json", edit)
+
+
+def _tamper(preset, name, edit):
+    """Edits JSON file `name` and records its new hash, so the hash check passes."""
+    _edit_json(preset / name, edit)
+    _rehash(preset, name)
 
 
 def _first_dense(config):
@@ -189,11 +218,49 @@ MALICIOUS_CONFIGS = {
 @pytest.mark.parametrize("case", sorted(MALICIOUS_CONFIGS))
 def test_malicious_config_is_refused_before_building(case, preset, no_deserialization):
     edit, message = MALICIOUS_CONFIGS[case]
-    _edit_json(preset / "config.json", edit)
+    _tamper(preset, "config.json", edit)
     with pytest.raises(ValueError, match="config.json") as info:
         from_preset(str(preset))
     assert message in str(info.value)
     assert str(preset) in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["lambda_layer", "os_system"])
+def test_malicious_config_is_refused_by_its_hash(case, preset, no_deserialization):
+    """Without a re-written metadata.json, tampering never reaches the config."""
+    edit, _ = MALICIOUS_CONFIGS[case]
+    _edit_json(preset / "config.json", edit)
+    with pytest.raises(
+        ValueError,
+        match="'config.json' (is truncated|is longer than recorded)|"
+        "sha256 mismatch for file 'config.json'",
+    ) as info:
+        from_preset(str(preset), load_weights=False)
+    assert str(preset) in str(info.value)
+
+
+def test_config_change_of_the_same_size_is_caught_by_its_hash(
+    preset, no_deserialization
+):
+    _edit_json(preset / "config.json", lambda config: None)  # re-serialized
+    _rehash(preset, "config.json")
+    recorded = json.loads((preset / "metadata.json").read_text())["files"]
+    # "relu" -> "tanh": same length, so only the hash tells.
+    _edit_json(preset / "config.json", _set_activation("tanh"))
+    assert (preset / "config.json").stat().st_size == recorded["config.json"]["size"]
+    with pytest.raises(
+        ValueError, match="sha256 mismatch for file 'config.json'"
+    ) as info:
+        from_preset(str(preset), load_weights=False)
+    message = str(info.value)
+    assert recorded["config.json"]["sha256"] in message
+    assert integrity.sha256_of(preset / "config.json") in message
+
+
+def test_config_must_be_listed_in_a_format_2_preset(preset, no_deserialization):
+    _edit_json(preset / "metadata.json", lambda md: md["files"].pop("config.json"))
+    with pytest.raises(ValueError, match=r"does not list \['config.json'\]"):
+        from_preset(str(preset), load_weights=False)
 
 
 def test_unedited_config_passes_the_same_checks(preset):
@@ -215,15 +282,18 @@ def test_save_refuses_a_model_a_preset_could_not_load(tmp_path):
 @pytest.mark.parametrize(
     "name",
     [
-        "../model.weights.h5",
-        "sub/model.weights.h5",
-        "/abs.weights.h5",
-        "..\\x.weights.h5",
+        "../model.safetensors",
+        "sub/model.safetensors",
+        "/abs.safetensors",
+        "..\\x.safetensors",
+        "C:model.safetensors",
+        "..",
+        "",
     ],
 )
 def test_path_traversal_in_metadata_is_refused(preset, name, no_deserialization):
     def edit(metadata):
-        metadata["files"][name] = metadata["files"]["model.weights.h5"]
+        metadata["files"][name] = metadata["files"][WEIGHTS]
 
     _edit_json(preset / "metadata.json", edit)
     with pytest.raises(ValueError, match="plain names") as info:
@@ -231,27 +301,32 @@ def test_path_traversal_in_metadata_is_refused(preset, name, no_deserialization)
     assert repr(name) in str(info.value)
 
 
-def test_non_keras_weights_formats_are_refused(preset, no_deserialization):
+# Other formats, and format 1's names in a format-2 preset.
+@pytest.mark.parametrize(
+    "name", ["model.pkl", "model.keras", "model.weights.h5", "README.md"]
+)
+def test_unlisted_kinds_of_files_are_refused(preset, name, no_deserialization):
     def edit(metadata):
-        metadata["files"]["model.pkl"] = metadata["files"]["model.weights.h5"]
+        metadata["files"][name] = metadata["files"][WEIGHTS]
 
     _edit_json(preset / "metadata.json", edit)
-    with pytest.raises(ValueError, match="'model.pkl'"):
+    with pytest.raises(ValueError, match=f"format 2\\) lists '{name}'"):
         from_preset(str(preset))
 
 
-def test_link_leaving_the_folder_is_refused(preset, tmp_path, no_deserialization):
-    outside = tmp_path / "elsewhere.weights.h5"
-    shutil.move(preset / "model.weights.h5", outside)
-    (preset / "model.weights.h5").symlink_to(outside)
+@pytest.mark.parametrize("name", [WEIGHTS, "config.json", "metadata.json"])
+def test_link_leaving_the_folder_is_refused(preset, tmp_path, name, no_deserialization):
+    outside = tmp_path / f"elsewhere-{name}"
+    shutil.move(preset / name, outside)
+    (preset / name).symlink_to(outside)
     with pytest.raises(ValueError, match="link leading outside") as info:
         from_preset(str(preset))
-    assert "'model.weights.h5'" in str(info.value)
+    assert f"'{name}'" in str(info.value)
 
 
 def test_link_inside_the_folder_is_accepted(preset):
-    shutil.move(preset / "model.weights.h5", preset / "real.bin")
-    (preset / "model.weights.h5").symlink_to("real.bin")
+    shutil.move(preset / WEIGHTS, preset / "real.bin")
+    (preset / WEIGHTS).symlink_to("real.bin")
     assert type(from_preset(str(preset))) is m.PresetTestModel
 
 
@@ -261,51 +336,65 @@ def _flip_byte(path, offset=-100):
     path.write_bytes(bytes(data))
 
 
-def test_sha256_mismatch_names_the_file(preset, no_deserialization):
-    _flip_byte(preset / "model.weights.h5")
+@pytest.mark.parametrize("offset", [0, 20, -100, -1])
+def test_sha256_mismatch_names_the_file_and_both_hashes(
+    preset, offset, no_deserialization
+):
+    recorded = json.loads((preset / "metadata.json").read_text())["files"][WEIGHTS]
+    _flip_byte(preset / WEIGHTS, offset)  # the header, the data
     with pytest.raises(
-        ValueError, match="sha256 mismatch for weights file 'model.weights.h5'"
-    ):
+        ValueError, match="sha256 mismatch for file 'model.safetensors'"
+    ) as info:
         from_preset(str(preset))
+    message = str(info.value)
+    assert f"expected {recorded['sha256']}" in message
+    assert f"computed {integrity.sha256_of(preset / WEIGHTS)}" in message
+    assert str(preset) in message
 
 
-def test_truncated_file_names_the_file(preset, no_deserialization):
-    path = preset / "model.weights.h5"
-    path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ValueError, match="'model.weights.h5' is truncated"):
+@pytest.mark.parametrize("name", [WEIGHTS, "config.json"])
+def test_truncated_file_names_the_file(preset, name, no_deserialization):
+    path = preset / name
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=f"'{name}' is truncated") as info:
+        from_preset(str(preset))
+    assert f"expected {size} bytes, found 100" in str(info.value)
+
+
+def test_longer_file_names_the_file(preset, no_deserialization):
+    with open(preset / WEIGHTS, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="'model.safetensors' is longer than"):
         from_preset(str(preset))
 
 
 def test_training_state_is_checked_only_when_loaded(preset):
-    _flip_byte(preset / "training_state.weights.h5")
+    _flip_byte(preset / TRAINING_STATE)
     assert type(from_preset(str(preset))) is m.PresetTestModel
-    with pytest.raises(ValueError, match="'training_state.weights.h5'"):
+    with pytest.raises(
+        ValueError, match=f"sha256 mismatch for file '{TRAINING_STATE}'"
+    ):
         from_preset(str(preset), load_training_state=True)
 
 
 def test_corrupt_file_with_matching_checksum_names_the_file(preset):
-    path = preset / "model.weights.h5"
-    path.write_bytes(b"not an hdf5 file" * 100)
-
-    def edit(metadata):
-        from keras_mae.presets.validation import sha256_of
-
-        metadata["files"]["model.weights.h5"] = {
-            "sha256": sha256_of(path),
-            "size": path.stat().st_size,
-        }
-
-    _edit_json(preset / "metadata.json", edit)
-    with pytest.raises(
-        ValueError, match="weights file 'model.weights.h5' could not be loaded"
-    ):
+    path = preset / WEIGHTS
+    path.write_bytes(b"not a safetensors file" * 100)
+    _rehash(preset, WEIGHTS)
+    with pytest.raises(ValueError, match="'model.safetensors' declares a") as info:
         from_preset(str(preset))
+    assert str(preset) in str(info.value)
 
 
 def test_newer_format_version_is_a_clear_error(preset, no_deserialization):
-    _edit_json(preset / "metadata.json", lambda md: md.update(format_version=2))
-    with pytest.raises(ValueError, match="format version 2.*Upgrade keras_mae"):
+    newer = integrity.FORMAT_VERSION + 1
+    _edit_json(preset / "metadata.json", lambda md: md.update(format_version=newer))
+    with pytest.raises(
+        ValueError, match=f"format version {newer}.*Upgrade keras_mae"
+    ) as info:
         from_preset(str(preset))
+    assert f"reads format version {integrity.FORMAT_VERSION} at most" in str(info.value)
 
 
 @pytest.mark.parametrize("version", [None, "1", 0, True])
@@ -315,28 +404,57 @@ def test_malformed_format_version(preset, version, no_deserialization):
         from_preset(str(preset))
 
 
+@pytest.mark.parametrize(
+    "record", [{"sha256": "ab", "size": 1}, {"size": 1}, "0" * 64, None]
+)
+def test_malformed_file_record(preset, record, no_deserialization):
+    _edit_json(
+        preset / "metadata.json", lambda md: md["files"].update({WEIGHTS: record})
+    )
+    with pytest.raises(ValueError, match="entry for 'model.safetensors' needs"):
+        from_preset(str(preset))
+
+
 def test_invalid_json_names_the_file(preset, no_deserialization):
     (preset / "config.json").write_text("{not json")
+    _rehash(preset, "config.json")
     with pytest.raises(ValueError, match="'config.json' is not valid JSON"):
         from_preset(str(preset))
 
 
-def test_missing_weights_file_names_it(preset, no_deserialization):
-    (preset / "model.weights.h5").unlink()
-    with pytest.raises(FileNotFoundError, match="'model.weights.h5'"):
+def test_invalid_metadata_json_names_the_file(preset, no_deserialization):
+    (preset / "metadata.json").write_text("{not json")
+    with pytest.raises(ValueError, match="'metadata.json' is not valid JSON"):
+        from_preset(str(preset))
+    (preset / "metadata.json").write_text("[1]")
+    with pytest.raises(ValueError, match="'metadata.json' must hold a JSON object"):
+        from_preset(str(preset))
+
+
+@pytest.mark.parametrize("name", [WEIGHTS, "config.json", "metadata.json"])
+def test_missing_file_names_it(preset, name, no_deserialization):
+    (preset / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"has no file '{name}'"):
+        from_preset(str(preset))
+
+
+def test_unlisted_weights_file_is_refused(preset, no_deserialization):
+    _edit_json(preset / "metadata.json", lambda md: md["files"].pop(WEIGHTS))
+    with pytest.raises(ValueError, match=r"does not list \['model.safetensors'\]"):
         from_preset(str(preset))
 
 
 def test_missing_weights_file_is_not_needed_without_weights(preset):
-    (preset / "model.weights.h5").unlink()
+    (preset / WEIGHTS).unlink()
     model = from_preset(str(preset), load_weights=False)
     assert m.outputs(model, m.sample_inputs()).shape == (5, 2)
 
 
 def test_backend_specific_keras_modules_load_on_any_backend(preset):
     torch_adam = "keras.src.backend.torch.optimizers.torch_adam"
-    _edit_json(
-        preset / "config.json",
+    _tamper(
+        preset,
+        "config.json",
         lambda config: config["compile_config"]["optimizer"].update(module=torch_adam),
     )
     model = from_preset(str(preset), load_training_state=True)
@@ -345,8 +463,9 @@ def test_backend_specific_keras_modules_load_on_any_backend(preset):
 
 
 def test_unknown_backend_module_is_still_refused(preset, no_deserialization):
-    _edit_json(
-        preset / "config.json",
+    _tamper(
+        preset,
+        "config.json",
         _set_activation(
             {"module": "keras.src.backend.jax.evil", "class_name": "Boom", "config": {}}
         ),

@@ -2,33 +2,24 @@
 
 import json
 import os
+import shutil
+from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from keras_mae.models import ImageClassifier
-from keras_mae.presets import from_preset, preset_metadata, saving, weights
+from keras_mae.presets import from_preset, integrity, preset_metadata, weights
 from tests.presets import models_for_tests as m
 
-
-def _h5_paths(path):
-    names = []
-    with h5py.File(path, "r") as f:
-        f.visit(names.append)
-    return names
+LEGACY_GAN = Path(__file__).resolve().parents[1] / "data" / "legacy_gan_format1"
 
 
-def _h5_arrays(path):
-    arrays = []
-    with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda _, obj: (
-                arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-        )
-    return arrays
+def _tensors(path) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file, by weights path."""
+    return load_file(str(path))
 
 
 def test_save_writes_the_preset_files(tmp_path):
@@ -38,11 +29,11 @@ def test_save_writes_the_preset_files(tmp_path):
         "README.md",
         "config.json",
         "metadata.json",
-        "model.weights.h5",
-        "training_state.weights.h5",
+        "model.safetensors",
+        "training_state.safetensors",
     ]
     metadata = json.loads((target / "metadata.json").read_text())
-    assert metadata["format_version"] == 1
+    assert metadata["format_version"] == 2
     assert metadata["backend"] == keras.backend.backend()
     assert metadata["keras_version"] == keras.__version__
     assert metadata["registered_name"] == "keras_mae>PresetTestModel"
@@ -53,10 +44,19 @@ def test_save_writes_the_preset_files(tmp_path):
         "layers": ["discriminator"],
         "optimizer": True,
     }
+    # Every file but the card is pinned by metadata.json: config.json too.
+    assert sorted(metadata["files"]) == [
+        "config.json",
+        "model.safetensors",
+        "training_state.safetensors",
+    ]
     for name, record in metadata["files"].items():
         path = target / name
         assert record["size"] == path.stat().st_size
-        assert record["sha256"] == saving.validation.sha256_of(path)
+        assert record["sha256"] == integrity.sha256_of(path)
+    assert json.loads((target / "config.json").read_text())["registered_name"] == (
+        "keras_mae>PresetTestModel"
+    )
     card = (target / "README.md").read_text()
     assert "keras_mae.PresetTestModel" in card and "| fid | 2.5 |" in card
     # No temporary folders are left next to the preset.
@@ -66,17 +66,28 @@ def test_save_writes_the_preset_files(tmp_path):
 def test_inference_file_holds_no_training_state(tmp_path):
     model = m.make_trained_model()
     target = model.save_to_preset(tmp_path / "p")
-    inference = _h5_paths(target / "model.weights.h5")
-    training = _h5_paths(target / "training_state.weights.h5")
-    assert any(p.startswith("generator/") for p in inference)
+    inference = _tensors(target / "model.safetensors")
+    training = _tensors(target / "training_state.safetensors")
+    assert all(p.startswith("generator/") for p in inference)
     assert not any("discriminator" in p or "optimizer" in p for p in inference)
-    assert any(p.startswith("optimizer/vars") for p in training)
+    assert any(p.startswith("optimizer/vars/") for p in training)
     assert any(p.startswith("training_layers/") for p in training)
     assert not any("generator" in p for p in training)
-    # Exactly the generator's 4 arrays are stored for inference.
+    # Exactly the generator's 4 arrays are stored for inference, by path.
+    assert sorted(inference) == [
+        "generator/layers/dense/vars/0",
+        "generator/layers/dense/vars/1",
+        "generator/layers/dense_1/vars/0",
+        "generator/layers/dense_1/vars/1",
+    ]
     generator_arrays = [v.numpy() for v in model.generator.weights]
-    stored = [a for a in _h5_arrays(target / "model.weights.h5") if a.size]
-    assert len(stored) == len(generator_arrays) == 4
+    for stored, array in zip(
+        (inference[k] for k in sorted(inference)), generator_arrays, strict=True
+    ):
+        np.testing.assert_array_equal(stored, array)
+    # The optimizer's state, with its 0-d step counter kept 0-d.
+    assert training["optimizer/vars/0"].shape == ()
+    assert int(training["optimizer/vars/0"]) == 2
 
 
 def test_local_round_trip_gives_identical_outputs(tmp_path):
@@ -144,7 +155,9 @@ def test_model_without_training_state(tmp_path):
     model = m.PresetTestPlain()
     model.build((None, 3))
     model.save_to_preset(tmp_path / "p")
-    assert not (tmp_path / "p" / "training_state.weights.h5").exists()
+    assert not (tmp_path / "p" / "training_state.safetensors").exists()
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert sorted(metadata["files"]) == ["config.json", "model.safetensors"]
     with pytest.raises(ValueError, match="has no training state"):
         from_preset(str(tmp_path / "p"), load_training_state=True)
     with pytest.raises(ValueError, match="needs load_weights=True"):
@@ -154,9 +167,9 @@ def test_model_without_training_state(tmp_path):
 def test_inference_only_preset(tmp_path):
     model = m.make_trained_model()
     folder = model.save_to_preset(tmp_path / "p", include_training_state=False)
-    assert not (folder / "training_state.weights.h5").exists()
+    assert not (folder / "training_state.safetensors").exists()
     metadata = json.loads((folder / "metadata.json").read_text())
-    assert list(metadata["files"]) == ["model.weights.h5"]
+    assert sorted(metadata["files"]) == ["config.json", "model.safetensors"]
     assert metadata["training_state"] is None
     x = m.sample_inputs()
     np.testing.assert_array_equal(
@@ -166,9 +179,9 @@ def test_inference_only_preset(tmp_path):
         from_preset(str(folder), load_training_state=True)
     # Re-saving a full preset as inference-only drops its training state.
     model.save_to_preset(tmp_path / "full")
-    assert (tmp_path / "full" / "training_state.weights.h5").exists()
+    assert (tmp_path / "full" / "training_state.safetensors").exists()
     model.save_to_preset(tmp_path / "full", include_training_state=False)
-    assert not (tmp_path / "full" / "training_state.weights.h5").exists()
+    assert not (tmp_path / "full" / "training_state.safetensors").exists()
 
 
 def _float16_test_model():
@@ -183,20 +196,22 @@ def test_float16_weights_halve_the_file_and_load_back(tmp_path):
     model, x = _float16_test_model()
     full = model.save_to_preset(tmp_path / "full")
     half = model.save_to_preset(tmp_path / "half", weights_dtype="float16")
-    full_size = (full / "model.weights.h5").stat().st_size
-    half_size = (half / "model.weights.h5").stat().st_size
-    assert half_size < 0.55 * full_size
+    full_size = (full / "model.safetensors").stat().st_size
+    half_size = (half / "model.safetensors").stat().st_size
+    assert 0.45 * full_size < half_size < 0.55 * full_size
     metadata = json.loads((half / "metadata.json").read_text())
     assert metadata["weights_dtype"] == "float16"
     assert json.loads((full / "metadata.json").read_text())["weights_dtype"] is None
-    assert metadata["files"]["model.weights.h5"]["size"] == half_size
+    assert metadata["files"]["model.safetensors"]["size"] == half_size
     assert "stored as float16" in (half / "README.md").read_text()
-    stored = [a for a in _h5_arrays(half / "model.weights.h5") if a.size]
-    assert stored and all(a.dtype == np.float16 for a in stored)
+    stored = _tensors(half / "model.safetensors")
+    assert stored.keys() == _tensors(full / "model.safetensors").keys()
+    assert stored and all(a.dtype == np.float16 for a in stored.values())
     # The training state (optimizer moments) stays exact.
-    training = [a for a in _h5_arrays(half / "training_state.weights.h5") if a.size]
-    assert any(a.dtype == np.float32 for a in training)
-    assert not any(a.dtype == np.float16 for a in training)
+    training = _tensors(half / "training_state.safetensors")
+    assert training.keys() == _tensors(full / "training_state.safetensors").keys()
+    assert any(a.dtype == np.float32 for a in training.values())
+    assert not any(a.dtype == np.float16 for a in training.values())
 
     loaded = from_preset(str(half))
     for original, restored in zip(model.weights, loaded.weights, strict=True):
@@ -279,7 +294,7 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(weights, "save_training_state", fail)
+    monkeypatch.setattr(weights, "save_training", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         model.save_to_preset(tmp_path / "new")
     assert os.listdir(tmp_path) == []
@@ -287,11 +302,34 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.undo()
     model.save_to_preset(tmp_path / "old")
     before = {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()}
-    monkeypatch.setattr(weights, "save_training_state", fail)
+    monkeypatch.setattr(weights, "save_training", fail)
     with pytest.raises(RuntimeError):
         m.make_trained_model(seed=3).save_to_preset(tmp_path / "old")
     assert {p.name: p.read_bytes() for p in (tmp_path / "old").iterdir()} == before
     assert os.listdir(tmp_path) == ["old"]
+
+
+def test_resaving_a_format_1_preset_replaces_its_h5_files(tmp_path):
+    folder = Path(shutil.copytree(LEGACY_GAN, tmp_path / "legacy"))
+    card = (folder / "README.md").read_bytes()
+    (folder / "notes.txt").write_text("keep me")
+    model = from_preset(str(folder), load_training_state=True)
+    model.save_to_preset(folder)
+    assert sorted(os.listdir(folder)) == [
+        "README.md",
+        "config.json",
+        "metadata.json",
+        "model.safetensors",
+        "notes.txt",
+        "training_state.safetensors",
+    ]
+    assert (folder / "README.md").read_bytes() == card
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert preset_metadata(folder)["format_version"] == 2
+    x = m.latent_inputs(model.latent_dim)
+    np.testing.assert_array_equal(
+        m.outputs(from_preset(str(folder)), x), m.outputs(model, x)
+    )
 
 
 def test_refuses_to_overwrite_a_non_preset_folder(tmp_path):
