@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable
 
-import keras
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import linalg
 
-from keras_mae.utils.argument_checks import check_int
+# `DEFAULT_EXTRACTOR_PRESET` is re-exported: it used to live here.
+from keras_mae.metrics.features import (
+    DEFAULT_EXTRACTOR_PRESET as DEFAULT_EXTRACTOR_PRESET,
+)
+from keras_mae.metrics.features import ImageFeatureMetric
 
 # Relative tolerance for symmetry and for negative eigenvalues of a covariance,
 # loose enough for covariances accumulated in float32.
@@ -107,42 +108,16 @@ def frechet_distance(
     return float(max(distance, 0.0))
 
 
-# The built-in preset that becomes the default extractor once it is published
-# and registered in `keras_mae.presets.registry.BUILTIN_PRESETS`.
-DEFAULT_EXTRACTOR_PRESET = "mnist_classifier"
-
-
-def _load_default_extractor():
-    from keras_mae.presets import list_presets
-
-    if DEFAULT_EXTRACTOR_PRESET not in list_presets():
+def _feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a `(n, d)` feature array, `n >= 2`."""
+    if len(features) < 2:
         raise ValueError(
-            "FrechetDistance needs a `feature_extractor`: a Keras model (or "
-            "callable) mapping images to (batch, features) vectors, an "
-            "`ImageClassifier`, or a preset of one, e.g. the MNIST classifier "
-            "in a keras_mae checkout: "
-            "`FrechetDistance('weights_cards/mnist-classifier')`. The default, "
-            f"the built-in preset {DEFAULT_EXTRACTOR_PRESET!r}, is not "
-            "registered in this version of keras_mae (see "
-            "`keras_mae.list_presets()`)."
+            f"A covariance needs at least 2 images; received {len(features)}."
         )
-    return _extractor_from_preset(DEFAULT_EXTRACTOR_PRESET)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def _extractor_from_preset(preset):
-    from keras_mae.presets import from_preset
-
-    model = from_preset(preset)
-    if not callable(getattr(model, "feature_extractor", None)):
-        raise ValueError(
-            f"FrechetDistance expects the preset {str(preset)!r} to hold a "
-            "classifier with a `feature_extractor()` (an `ImageClassifier`); "
-            f"it holds a {type(model).__name__}."
-        )
-    return model.feature_extractor()
-
-
-class FrechetDistance:
+class FrechetDistance(ImageFeatureMetric):
     """Fréchet distance between two image sets in the feature space of a model.
 
     Both sets go through `feature_extractor` in batches; the Fréchet distance
@@ -158,8 +133,7 @@ class FrechetDistance:
             mapping an image batch to `(batch, features)`, an object with a
             `feature_extractor()` method (`ImageClassifier`), or a preset
             handle of one. None (default) loads the built-in preset
-            `"mnist_classifier"` (28x28x1 MNIST digits in [0, 1]) and is an
-            error while that preset is not registered.
+            `"mnist_classifier"` (28x28x1 MNIST digits in [0, 1]).
         batch_size: number of images per extractor call.
 
     Examples:
@@ -172,64 +146,6 @@ class FrechetDistance:
     >>> mnist_fd = FrechetDistance("weights_cards/mnist-classifier")  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        feature_extractor: keras.Model | Callable | str | os.PathLike | None = None,
-        batch_size: int = 64,
-    ) -> None:
-        batch_size = check_int(type(self).__name__, "batch_size", batch_size)
-        if feature_extractor is None:
-            feature_extractor = _load_default_extractor()
-        elif isinstance(feature_extractor, (str, os.PathLike)):
-            feature_extractor = _extractor_from_preset(feature_extractor)
-        elif callable(getattr(feature_extractor, "feature_extractor", None)):
-            feature_extractor = feature_extractor.feature_extractor()
-        if not callable(feature_extractor):
-            raise ValueError(
-                "`feature_extractor` must be a Keras model, a callable, an "
-                "`ImageClassifier` or a preset handle; received "
-                f"{type(feature_extractor).__name__}."
-            )
-        self.feature_extractor = feature_extractor
-        self.batch_size = batch_size
-
-    def features(self, images: ArrayLike) -> np.ndarray:
-        """Features of `images`, shape `(n, features)`, as float64.
-
-        Args:
-            images: image batch `(n, ...)` in the extractor's input format.
-
-        Returns:
-            The extractor's outputs for all images.
-        """
-        images = np.asarray(images)
-        if images.ndim < 2:
-            raise ValueError(
-                "Images must be an array of shape (n, ...); received shape "
-                f"{images.shape}."
-            )
-        if isinstance(self.feature_extractor, keras.Model):
-            features = self.feature_extractor.predict(
-                images, batch_size=self.batch_size, verbose=0
-            )
-        else:
-            features = np.concatenate(
-                [
-                    keras.ops.convert_to_numpy(
-                        self.feature_extractor(images[i : i + self.batch_size])
-                    )
-                    for i in range(0, len(images), self.batch_size)
-                ]
-            )
-        features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2:
-            raise ValueError(
-                "`feature_extractor` must return (batch, features) vectors; it "
-                f"returned shape {features.shape}. End it with pooling or "
-                "`Flatten`."
-            )
-        return features
-
     def statistics(self, images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of the features of `images`.
 
@@ -239,12 +155,7 @@ class FrechetDistance:
         Returns:
             `(mu, sigma)` with shapes `(features,)` and `(features, features)`.
         """
-        features = self.features(images)
-        if len(features) < 2:
-            raise ValueError(
-                f"A covariance needs at least 2 images; received {len(features)}."
-            )
-        return features.mean(axis=0), np.cov(features, rowvar=False)
+        return _feature_statistics(self.features(images))
 
     def __call__(self, real_images: ArrayLike, generated_images: ArrayLike) -> float:
         """Fréchet distance between the feature statistics of the two sets.
@@ -256,13 +167,7 @@ class FrechetDistance:
         Returns:
             The distance, a non-negative float.
         """
-        real_shape = np.shape(real_images)[1:]
-        generated_shape = np.shape(generated_images)[1:]
-        if real_shape != generated_shape:
-            raise ValueError(
-                "Both image sets must have the same image shape; received "
-                f"{real_shape} and {generated_shape}."
-            )
+        real, generated = self._features_of_both(real_images, generated_images)
         return frechet_distance(
-            *self.statistics(real_images), *self.statistics(generated_images)
+            *_feature_statistics(real), *_feature_statistics(generated)
         )

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ from keras_mae.cli.data import load_split
 from keras_mae.metrics import FrechetDistance, frechet_distance
 from keras_mae.metrics import frechet as frechet_module
 from keras_mae.models import ImageClassifier
-from keras_mae.presets import PresetInfo, list_presets, registry
+from keras_mae.presets import hub, list_presets, registry
 from tests.conftest import MNIST_PATH
 from tests.models.test_image_classifier import MNIST_PRESET
 from tests.presets import models_for_tests
@@ -163,11 +161,16 @@ def test_plain_callable_extractor_is_batched():
     assert sigma.shape == (4, 4)
 
 
-def test_missing_default_explains_what_is_needed():
-    assert frechet_module.DEFAULT_EXTRACTOR_PRESET not in list_presets()
-    with pytest.raises(ValueError, match="needs a `feature_extractor`") as error:
+def test_missing_default_explains_what_is_needed(monkeypatch):
+    # Only possible if the built-in default preset is removed from the registry.
+    default = frechet_module.DEFAULT_EXTRACTOR_PRESET
+    monkeypatch.delitem(registry.BUILTIN_PRESETS, default)
+    assert default not in list_presets()
+    with pytest.raises(
+        ValueError, match="FrechetDistance needs a `feature_extractor`"
+    ) as error:
         FrechetDistance()
-    assert "weights_cards/mnist-classifier" in str(error.value)
+    assert "FrechetDistance('weights_cards/mnist-classifier')" in str(error.value)
     assert "'mnist_classifier', is not registered" in str(error.value)
 
 
@@ -225,23 +228,21 @@ def test_preset_without_features_is_refused(tmp_path):
         FrechetDistance(str(tmp_path / "p"))
 
 
-def test_registered_mnist_classifier_becomes_the_default(fake_hub, monkeypatch):
-    """Once "mnist_classifier" is a built-in preset, FrechetDistance() uses it."""
-    revision = fake_hub.commit_folder("keras-mae/mnist-classifier", Path(MNIST_PRESET))
-    info = PresetInfo(
-        name="mnist_classifier",
-        handle="hf://keras-mae/mnist-classifier",
-        revision=revision,
-        model_class="keras_mae>ImageClassifier",
-        description="MNIST classifier, the Fréchet distance features.",
-    )
-    monkeypatch.setitem(registry.BUILTIN_PRESETS, "mnist_classifier", info)
+def test_registered_mnist_classifier_is_the_default(monkeypatch):
+    """FrechetDistance() uses the built-in "mnist_classifier", offline."""
+    assert frechet_module.DEFAULT_EXTRACTOR_PRESET == "mnist_classifier"
+    assert "mnist_classifier" in list_presets()
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the built-in default must load its bundled copy")
+
+    monkeypatch.setattr(hub, "download", no_download)
     images = np.random.default_rng(8).uniform(size=(40, 28, 28, 1)).astype("float32")
     default = FrechetDistance().features(images)
+    # MNIST_PRESET is the checkout's weights_cards/mnist-classifier folder.
     local = FrechetDistance(MNIST_PRESET).features(images)
     assert default.shape == (40, 128)
     np.testing.assert_array_equal(default, local)
-    assert fake_hub.files_requested()
 
 
 def test_mnist_classifier_features_rank_image_sets():
