@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from keras_mae.cli import preset_commands
 from keras_mae.cli.data import DATA_CHOICES, load_data, load_split
 
 
@@ -276,116 +277,6 @@ def _frechet(args) -> int:
     return 0
 
 
-def _convert(args) -> int:
-    import shutil
-    from pathlib import Path
-
-    from keras_mae import from_preset
-    from keras_mae.presets import integrity, preset_metadata
-
-    metadata = preset_metadata(args.preset)
-    _, training_name = integrity.weights_file_names(metadata)
-    resume = not args.inference_only and training_name in metadata["files"]
-    dtype = metadata.get("weights_dtype")
-    if args.weights_dtype is not None:
-        dtype = None if args.weights_dtype == "float32" else args.weights_dtype
-    model = from_preset(args.preset, load_training_state=resume)
-    output = Path(args.output)
-    card = Path(args.preset) / integrity.README_FILE
-    model.save_to_preset(
-        output,
-        metrics=metadata["metrics"],
-        include_training_state=resume,
-        weights_dtype=dtype,
-    )
-    if card.is_file() and card.resolve() != (output / card.name).resolve():
-        shutil.copyfile(card, output / card.name)  # the source's model card
-    print(
-        json.dumps(
-            {
-                "preset": args.preset,
-                "output": args.output,
-                "format_version": integrity.FORMAT_VERSION,
-                "weights_dtype": dtype,
-                "training_state": resume,
-            },
-            indent=2,
-        )
-    )
-    return 0
-
-
-def _card(args) -> int:
-    import datetime
-    import shlex
-    from pathlib import Path
-
-    from keras_mae import from_preset
-    from keras_mae.cli import card
-    from keras_mae.presets import integrity, preset_metadata
-
-    folder = Path(args.preset)
-    readme = Path(args.card) if args.card else folder / integrity.README_FILE
-    if not args.card and not folder.is_dir():
-        raise ValueError(
-            f"keras-mae card rewrites the README.md of a preset folder; "
-            f"{args.preset!r} is not one. Give the folder (weights_cards/NAME) "
-            "or --card PATH."
-        )
-    metadata = preset_metadata(args.preset)
-    model = from_preset(args.preset)
-    results = card.measure(model, args.data, args.num_samples, args.seed)
-    weights_name, _ = integrity.weights_file_names(metadata)
-    size = metadata["files"][weights_name]["size"]
-    facts = [
-        f"Parameters: {metadata['inference_parameter_count']:,} for inference "
-        f"({metadata['parameter_count']:,} in all)",
-        f"Weights: {weights_name}, {size / 1e6:.1f} MB "
-        f"({metadata.get('weights_dtype') or 'float32'})",
-    ]
-    command = "keras-mae card " + shlex.join(
-        [args.preset, "--data", args.data, "--num-samples", str(args.num_samples)]
-    )
-    card.write_card(
-        readme,
-        folder.resolve().name,
-        results,
-        f"KERAS_BACKEND={keras_backend()} {command}",
-        datetime.date.today().isoformat(),
-        facts,
-    )
-    print(json.dumps({"card": str(readme), "results": results}, indent=2))
-    return 0
-
-
-def keras_backend() -> str:
-    import keras
-
-    return keras.backend.backend()
-
-
-def _presets(args) -> int:
-    from keras_mae import list_presets
-    from keras_mae.presets import bundled
-
-    presets = list_presets()
-    if not presets:
-        print("No built-in presets are registered; load hf://owner/name or a folder.")
-    for name, info in presets.items():
-        folder = bundled.bundled_folder(info.folder)
-        where = f"bundled ({folder})" if folder else f"from the Hub ({info.hub_handle})"
-        print(f"{name}: {info.description} [{info.model_class}; {where}]")
-    return 0
-
-
-def _upload(args) -> int:
-    from keras_mae import upload_preset
-
-    url = upload_preset(args.handle, args.directory)
-    print(f"Uploaded {args.directory} to {args.handle}: {url}")
-    return 0
-
-
 def _info(args) -> int:
     import keras
 
@@ -521,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("output", help="the new preset folder")
     _add_preset_format_arguments(convert)
-    convert.set_defaults(run=_convert)
+    convert.set_defaults(run=preset_commands.convert)
 
     card = commands.add_parser(
         "card",
@@ -537,15 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("--seed", type=int, default=0)
     card.add_argument("--card", help="the README.md to rewrite (default: the folder's)")
-    card.set_defaults(run=_card)
+    card.set_defaults(run=preset_commands.card)
 
     presets = commands.add_parser("presets", help="list the built-in presets")
-    presets.set_defaults(run=_presets)
+    presets.set_defaults(run=preset_commands.presets)
 
     upload = commands.add_parser("upload", help="publish a preset folder to the Hub")
     upload.add_argument("directory")
     upload.add_argument("handle", help="hf://owner/name")
-    upload.set_defaults(run=_upload)
+    upload.set_defaults(run=preset_commands.upload)
 
     info = commands.add_parser("info", help="versions and backend")
     info.set_defaults(run=_info)
