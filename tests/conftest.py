@@ -14,6 +14,38 @@ MNIST_PATH = os.environ.get(
     "KERAS_MAE_MNIST", os.path.join(REPO_ROOT, "..", "shared", "data", "mnist.npz")
 )
 
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+    """On JAX, reuse compiled steps across the many small models of the suite.
+
+    Every test builds new models, so JAX compiles their steps again (1 to 15
+    s each on the 2-core CPU; check_estimator alone fits 80 times); steps of
+    the same shapes hit JAX's persistent cache, one per session, instead.
+    Restored afterwards.
+    """
+    if BACKEND != "jax":
+        yield
+        return
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    before = {name: getattr(jax.config, name) for name in names}
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compilation_cache.reset_cache()
+    yield
+    for name, value in before.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
 MIXTURE_CENTERS = np.array([[2, 0], [-2, 0], [0, 2], [0, -2]], "float32")
 
 

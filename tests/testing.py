@@ -12,6 +12,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import pytest
 
 Shape = tuple[int, ...]
 
@@ -195,3 +196,16 @@ def run_fenced_examples(obj: Any) -> None:
     assert blocks, f"{obj.__qualname__} has no ```python example"
     for block in blocks:
         exec(compile(block, f"<{obj.__qualname__} example>", "exec"), {})
+
+
+def slow_except_on(backend: str, why: str):
+    """Marks a test `slow` on every backend but `backend`.
+
+    For tests whose code path is the same on every backend and that cost
+    tens of seconds: the default suite runs them on one backend, and
+    `pytest -m slow` on the others. Usable as a decorator or as a module's
+    `pytestmark`; `why` is kept for the reader.
+    """
+    if keras.backend.backend() == backend:
+        return pytest.mark.skipif(False, reason=why)  # a mark that does nothing
+    return pytest.mark.slow

@@ -13,6 +13,7 @@ import pytest
 
 from keras_mae.datasets import NeighborPairs, nearest_neighbors
 from keras_mae.datasets import neighbors as neighbors_module
+from tests.testing import slow_except_on
 
 
 def clustered_points(n=2000, dim=16, clusters=10, seed=0):
@@ -30,6 +31,11 @@ def clustered_points(n=2000, dim=16, clusters=10, seed=0):
 def recall(found, exact):
     hits = [len(np.intersect1d(a, b)) for a, b in zip(found, exact, strict=True)]
     return sum(hits) / exact.size
+
+
+# The approximate index is NumPy and numba only, the same on every backend;
+# its first search in a process compiles for about 25 s.
+pytestmark = slow_except_on("torch", "numba compiles pynndescent for 25 s")
 
 
 @pytest.fixture(autouse=True)

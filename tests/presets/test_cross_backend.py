@@ -20,6 +20,7 @@ from keras_mae.datasets import load_digits
 from keras_mae.models import GAN, MixtureAutoencoder
 from keras_mae.presets import from_preset, weights
 from tests.presets import models_for_tests as m
+from tests.testing import slow_except_on
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -117,6 +118,11 @@ def _vector_mixture_autoencoder_preset(tmp_path):
     return folder, x[:16], m.preset_outputs(model, x[:16]), model
 
 
+@slow_except_on(
+    "jax",
+    "saved here, loaded in a subprocess of each other backend; from JAX the "
+    "default suite covers JAX to TensorFlow and JAX to PyTorch, -m slow the rest",
+)
 def test_preset_loads_on_the_other_backends(tmp_path):
     current = keras.backend.backend()
     if current not in BACKENDS:
