@@ -22,7 +22,7 @@ from tests.presets import models_for_tests as m
 
 REPO = "keras-mae-test/tiny"
 ROOT = Path(__file__).resolve().parents[2]
-LEGACY_GAN = ROOT / "tests" / "data" / "legacy_gan_format1"
+LEGACY_GAN = ROOT / "weights_cards" / "format1-test-fixtures" / "gan"
 
 
 @pytest.fixture(scope="module")

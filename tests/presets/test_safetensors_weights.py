@@ -5,7 +5,7 @@
 - every refusal of `safetensors_file.read`, both called directly and through
   `from_preset` (with `metadata.json` re-hashed, so that the sha256 check
   passes and the safetensors check is the one that fails);
-- the committed format-1 presets (`tests/data/legacy_*_format1`, saved by
+- the committed format-1 presets (`weights_cards/format1-test-fixtures/`, saved by
   keras_mae 0.1.0 on JAX) still load, and `keras-mae convert` turns them
   into format-2 presets with the same outputs.
 """
@@ -28,8 +28,11 @@ from keras_mae.presets.safetensors_file import MAX_HEADER_BYTES
 from tests.presets import models_for_tests as m
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-LEGACY_GAN = DATA / "legacy_gan_format1"
-LEGACY_MAE = DATA / "legacy_mae_format1"
+FIXTURES = (
+    Path(__file__).resolve().parents[2] / "weights_cards" / "format1-test-fixtures"
+)
+LEGACY_GAN = FIXTURES / "gan"
+LEGACY_MAE = FIXTURES / "mae"
 
 
 # ----------------------------------------------------------------------

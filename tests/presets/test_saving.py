@@ -14,7 +14,9 @@ from keras_mae.models import ImageClassifier
 from keras_mae.presets import from_preset, integrity, preset_metadata, weights
 from tests.presets import models_for_tests as m
 
-LEGACY_GAN = Path(__file__).resolve().parents[1] / "data" / "legacy_gan_format1"
+LEGACY_GAN = (
+    Path(__file__).resolve().parents[2] / "weights_cards" / "format1-test-fixtures"
+) / "gan"
 
 
 def _tensors(path) -> dict[str, np.ndarray]:
