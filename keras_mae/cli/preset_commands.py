@@ -81,7 +81,7 @@ def card(args) -> int:
         readme,
         folder.resolve().name,
         results,
-        f"KERAS_BACKEND={keras_backend()} {command}",
+        f"KERAS_BACKEND={_backend()} {command}",
         datetime.date.today().isoformat(),
         facts,
     )
@@ -89,7 +89,7 @@ def card(args) -> int:
     return 0
 
 
-def keras_backend() -> str:
+def _backend() -> str:
     import keras
 
     return keras.backend.backend()
