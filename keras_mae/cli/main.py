@@ -1,7 +1,16 @@
-"""The `keras-mae` command: train, evaluate, sample, list and publish presets.
+"""The `keras-mae` command: cluster data, train, evaluate, sample, presets.
 
 Run `keras-mae --help`, or `keras-mae COMMAND --help`. The backend is chosen
-by `KERAS_BACKEND` (tensorflow, jax or torch), as for Keras itself.
+by `KERAS_BACKEND` (tensorflow, jax or torch), as for Keras itself. A command
+that fails prints one line, `keras-mae COMMAND: error: ...`, and exits with 2
+for bad input (arguments, files, shapes) or 1 for any other error;
+`--debug` shows the traceback instead.
+
+Example:
+
+>>> main(["presets"])  # doctest: +ELLIPSIS
+gan_mnist: ...
+0
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import json
 import sys
 import time
 
+from keras_mae.cli import cluster as cluster_commands
 from keras_mae.cli import preset_commands
 from keras_mae.cli.data import DATA_CHOICES, load_data, load_split
 
@@ -313,14 +323,29 @@ def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of `keras-mae` and all its subcommands."""
     parser = argparse.ArgumentParser(
         prog="keras-mae",
-        description="Train and use adversarial Mixture Autoencoders and GANs "
-        "(backend from KERAS_BACKEND).",
+        description="Cluster data with adversarial Mixture Autoencoders, train "
+        "and use them and GANs (backend from KERAS_BACKEND).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error"
+    )
+    # `--debug` after the command too; SUPPRESS keeps the top-level value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    cluster_commands.add_commands(commands, common)
 
-    train = commands.add_parser("train", help="train a model and save it as a preset")
+    train = commands.add_parser(
+        "train", parents=[common], help="train a model and save it as a preset"
+    )
     train.add_argument("model", choices=["mae", "gan", "classifier"])
     train.add_argument("--data", default="mnist", help=DATA_CHOICES)
     train.add_argument("--output", required=True, help="preset folder to write")
@@ -367,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
+        parents=[common],
         help="clustering scores (all images) or a classifier's test accuracy",
     )
     evaluate.add_argument(
@@ -375,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default="mnist", help=DATA_CHOICES)
     evaluate.set_defaults(run=_evaluate)
 
-    sample = commands.add_parser("sample", help="save a grid of samples as an image")
+    sample = commands.add_parser(
+        "sample", parents=[common], help="save a grid of samples as an image"
+    )
     sample.add_argument("preset")
     sample.add_argument("--output", required=True, help="image file (.png)")
     sample.add_argument("--num-samples", type=int, default=64)
@@ -385,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     frechet = commands.add_parser(
         "frechet",
+        parents=[common],
         help="Fréchet distance between a model's samples and the test images",
     )
     frechet.add_argument("preset", help="a MixtureAutoencoder or GAN preset")
@@ -404,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
+        parents=[common],
         help="re-save a preset in today's format (safetensors weights; e.g. "
         "with float16 weights or inference-only), keeping its metrics and card",
     )
@@ -416,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     card = commands.add_parser(
         "card",
+        parents=[common],
         help="re-measure a preset and rewrite the numbers of its model card",
     )
     card.add_argument("preset", help="a preset folder, e.g. weights_cards/NAME")
@@ -430,26 +461,44 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--card", help="the README.md to rewrite (default: the folder's)")
     card.set_defaults(run=preset_commands.card)
 
-    presets = commands.add_parser("presets", help="list the built-in presets")
+    presets = commands.add_parser(
+        "presets", parents=[common], help="list the built-in presets"
+    )
     presets.set_defaults(run=preset_commands.presets)
 
-    upload = commands.add_parser("upload", help="publish a preset folder to the Hub")
+    upload = commands.add_parser(
+        "upload", parents=[common], help="publish a preset folder to the Hub"
+    )
     upload.add_argument("directory")
     upload.add_argument("handle", help="hf://owner/name")
     upload.set_defaults(run=preset_commands.upload)
 
-    info = commands.add_parser("info", help="versions and backend")
+    info = commands.add_parser("info", parents=[common], help="versions and backend")
     info.set_defaults(run=_info)
     return parser
 
 
+# Errors that mean the input was wrong (exit 2, as argparse's usage errors).
+INPUT_ERRORS = (ValueError, TypeError, OSError, ImportError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs `keras-mae` with `argv` (default: the command line); the exit code."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"keras-mae {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"keras-mae {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(
+            f"keras-mae {args.command}: error: {message} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return 2 if isinstance(error, INPUT_ERRORS) else 1
 
 
 if __name__ == "__main__":

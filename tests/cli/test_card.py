@@ -57,13 +57,16 @@ def test_card_needs_a_folder_or_a_card_path(capsys):
     assert "is not one" in capsys.readouterr().err
 
 
-def test_a_failed_measurement_leaves_the_card_alone(digits_preset, monkeypatch):
+def test_a_failed_measurement_leaves_the_card_alone(digits_preset, monkeypatch, capsys):
     before = (digits_preset / "README.md").read_text()
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(card, "measure", broken)
-    with pytest.raises(RuntimeError):
-        main(["card", str(digits_preset), "--data", "digits"])
+    assert main(["card", str(digits_preset), "--data", "digits"]) == 1
+    assert "keras-mae card: error: boom" in capsys.readouterr().err
+    assert (digits_preset / "README.md").read_text() == before
+    with pytest.raises(RuntimeError):  # --debug: the traceback
+        main(["--debug", "card", str(digits_preset), "--data", "digits"])
     assert (digits_preset / "README.md").read_text() == before
