@@ -68,6 +68,16 @@ def generative_scores(
     Returns:
         `fd`, `kid`, `precision`, `recall` of `samples`, and the same with a
         `real_` prefix for `real`, all against `reference`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_mae.cli.card import generative_scores
+    >>> rng = np.random.default_rng(0)
+    >>> noise, real, reference = rng.uniform(size=(3, 40, 28, 28, 1)).astype("float32")
+    >>> sorted(generative_scores(noise, real, reference))
+    ['fd', 'kid', 'precision', 'real_fd', 'real_kid', 'real_precision',
+     'real_recall', 'recall']
     """
     from keras_mae.metrics import (
         FrechetDistance,
@@ -105,6 +115,13 @@ def check_latents(model, n: int = CHECK_SLICE) -> np.ndarray:
 
     Returns:
         float32 `(n, latent_dim)` draws of N(0, I).
+
+    Example:
+
+    >>> import keras_mae
+    >>> from keras_mae.cli.card import check_latents
+    >>> check_latents(keras_mae.from_preset("gan_mnist"), n=4).shape
+    (4, 64)
     """
     rng = np.random.default_rng(0)
     return rng.standard_normal((n, model.latent_dim)).astype("float32")
@@ -171,6 +188,14 @@ def measure(model, data: str, num_samples: int = 10_000, seed: int = 0) -> list[
 
     Raises:
         ValueError: For a model of another kind.
+
+    Example:
+
+    >>> import keras_mae
+    >>> from keras_mae.cli.card import measure
+    >>> [(r["name"], r["value"]) for r in measure(
+    ...     keras_mae.from_preset("mae_digits"), "digits")]
+    [('acc', 0.8325), ('nmi', 0.827), ('ari', 0.7521)]
     """
     from keras_mae.cli.data import load_data, load_split
 
@@ -208,6 +233,15 @@ def results_table(results: list[dict]) -> str:
 
     Returns:
         A Markdown table, one row per result.
+
+    Example:
+
+    >>> from keras_mae.cli.card import results_table
+    >>> print(results_table([{"name": "acc", "value": 0.9, "dataset": "digits",
+    ...     "split": "all", "description": "clustering accuracy"}]))
+    | metric | value | data | what |
+    | --- | --- | --- | --- |
+    | acc | 0.9 | digits, all | clustering accuracy |
     """
     lines = ["| metric | value | data | what |", "| --- | --- | --- | --- |"]
     lines += [
@@ -219,7 +253,14 @@ def results_table(results: list[dict]) -> str:
 
 
 def machine() -> str:
-    """One line saying where the numbers were measured."""
+    """One line saying where the numbers were measured.
+
+    Example:
+
+    >>> from keras_mae.cli.card import machine
+    >>> machine()  # doctest: +ELLIPSIS
+    '... CPU, ... cores, Python ..., Keras ... (...)'
+    """
     import keras
 
     return (
@@ -250,6 +291,18 @@ def write_card(
         command: The command that measured them.
         when: The date of the measurement.
         facts: Extra lines for the block (parameter count, file size, ...).
+
+    Example:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from keras_mae.cli.card import read_results, write_card
+    >>> readme = Path(tempfile.mkdtemp()) / "README.md"
+    >>> write_card(readme, "my-model", [{"name": "acc", "value": 0.9,
+    ...     "dataset": "digits", "split": "all", "description": "accuracy"}],
+    ...     command="keras-mae card ...", when="2026-12-02")
+    >>> read_results(readme)
+    [{'name': 'acc', 'value': 0.9, 'dataset': 'digits', 'split': 'all'}]
     """
     from huggingface_hub import EvalResult, ModelCard
 
@@ -310,6 +363,10 @@ def read_results(readme: Path) -> list[dict]:
 
     Returns:
         A list of dicts with `name`, `value`, `dataset` and `split`.
+
+    Example: see `write_card`.
+
+    >>> from keras_mae.cli.card import read_results
     """
     from huggingface_hub import ModelCard
 

@@ -54,6 +54,7 @@ class Stages:
 
     Example:
 
+    >>> from keras_mae.cli.cluster import Stages
     >>> stages = Stages("demo")
     >>> stages.done("data loaded")  # doctest: +ELLIPSIS
     demo: data loaded (... s)
@@ -143,6 +144,7 @@ def read_history(path: str) -> dict[str, list[float]]:
     Example:
 
     >>> import os, tempfile
+    >>> from keras_mae.cli.cluster import read_history
     >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
     >>> with open(path, "w") as f:
     ...     _ = f.write("epoch,loss\\n0,2.0\\n1,1.5\\n1,1.25\\n")
@@ -186,8 +188,30 @@ def write_results(
     Each output is written under `output/.partial/` and moved to its name
     when complete; `labels.csv` comes last.
 
+    Args:
+        output: The output folder (created).
+        model: A fitted `MixtureAutoencoder`.
+        samples: The `keras_mae.datasets.Samples` it clusters.
+        stages: Where each stage's time goes.
+        run: What ran, for `run.json`.
+        history: The epoch logs, for the loss curves; None for none.
+        save_preset: Also save the model as `output/preset`.
+
     Returns:
         The scores (`scores.json`'s content, also without labels).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import keras_mae
+    >>> from keras_mae.cli.cluster import Stages, write_results
+    >>> from keras_mae.datasets import load_samples
+    >>> output = tempfile.mkdtemp()
+    >>> scores = write_results(output, keras_mae.from_preset("mae_digits"),
+    ...     load_samples("digits"), Stages("demo", quiet=True), {},
+    ...     save_preset=False)
+    >>> scores["acc"], sorted(os.listdir(output))
+    (0.8325, ['labels.csv', 'report', 'run.json', 'scores.json'])
     """
     partial = os.path.join(output, PARTIAL)
     os.makedirs(partial, exist_ok=True)
@@ -298,7 +322,7 @@ def _describe(samples) -> str:
     return f"{len(samples.x):,} {kind} of shape {tuple(samples.x.shape[1:])}{labels}"
 
 
-def run_cluster(args) -> int:
+def _run_cluster(args) -> int:
     """`keras-mae cluster`: trains on the user's data and writes the outputs."""
     import keras
 
@@ -370,7 +394,7 @@ def _stem(source: str) -> str:
     return os.path.splitext(name)[0] or "data"
 
 
-def run_demo(args) -> int:
+def _run_demo(args) -> int:
     """`keras-mae demo`: clusters scikit-learn's digits with `mae_digits`."""
     import keras
 
@@ -396,7 +420,23 @@ def run_demo(args) -> int:
 
 
 def add_commands(commands, common) -> None:
-    """Adds `cluster` and `demo` to the `keras-mae` subcommands."""
+    """Adds `cluster` and `demo` to the `keras-mae` subcommands.
+
+    Args:
+        commands: The subparsers of the `keras-mae` parser.
+        common: A parent parser of the options every command takes.
+
+    Example:
+
+    >>> import argparse
+    >>> from keras_mae.cli.cluster import add_commands
+    >>> parser = argparse.ArgumentParser(prog="keras-mae")
+    >>> common = argparse.ArgumentParser(add_help=False)
+    >>> add_commands(parser.add_subparsers(), common)
+    >>> args = parser.parse_args(["cluster", "data.csv", "--num-components", "3"])
+    >>> args.num_components, args.output
+    (3, None)
+    """
     from keras_mae.datasets.files import INPUT_KINDS
 
     cluster = commands.add_parser(
@@ -455,7 +495,7 @@ def add_commands(commands, common) -> None:
         choices=[0, 1, 2],
         help="Keras's fit verbosity (the stage lines are always printed)",
     )
-    cluster.set_defaults(run=run_cluster)
+    cluster.set_defaults(run=_run_cluster)
 
     demo = commands.add_parser(
         "demo",
@@ -468,7 +508,7 @@ def add_commands(commands, common) -> None:
         default="keras-mae-demo",
         help="output folder (default: %(default)s)",
     )
-    demo.set_defaults(run=run_demo)
+    demo.set_defaults(run=_run_demo)
 
 
 def _positive(text: str) -> int:

@@ -24,6 +24,13 @@ def load_data(name: str) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         `(x, y)`: float32 images `(n, height, width, channels)` and labels.
+
+    Example:
+
+    >>> from keras_mae.cli.data import load_data
+    >>> x, y = load_data("digits")
+    >>> x.shape, y.shape
+    ((1797, 8, 8, 1), (1797,))
     """
     if name == "digits":
         return load_digits()
@@ -41,6 +48,13 @@ def load_split(name: str) -> tuple[tuple, tuple]:
 
     Returns:
         `((x_train, y_train), (x_test, y_test))`, images as in `load_data`.
+
+    Example:
+
+    >>> from keras_mae.cli.data import load_split
+    >>> (x_train, _), (x_test, _) = load_split("digits")
+    >>> len(x_train), len(x_test)
+    (1347, 450)
     """
     if name == "digits":
         x, y = load_digits()

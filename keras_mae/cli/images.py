@@ -15,6 +15,16 @@ def save_image_grid(images: np.ndarray, path: str, columns: int | None = None) -
         images: The images; one or three channels.
         path: Output file; its extension picks the format (e.g. `.png`).
         columns: Images per row; default about `sqrt(n)`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from keras_mae.cli.images import save_image_grid
+    >>> path = os.path.join(tempfile.mkdtemp(), "grid.png")
+    >>> save_image_grid(np.random.rand(6, 8, 8, 1), path, columns=3)
+    >>> os.path.getsize(path) > 0
+    True
     """
     try:
         import matplotlib

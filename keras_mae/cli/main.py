@@ -8,6 +8,7 @@ for bad input (arguments, files, shapes) or 1 for any other error;
 
 Example:
 
+>>> from keras_mae.cli.main import main
 >>> main(["presets"])  # doctest: +ELLIPSIS
 gan_mnist: ...
 0
@@ -323,7 +324,14 @@ def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of `keras-mae` and all its subcommands."""
+    """The parser of `keras-mae` and all its subcommands.
+
+    Example:
+
+    >>> from keras_mae.cli.main import build_parser
+    >>> build_parser().parse_args(["demo"]).output
+    'keras-mae-demo'
+    """
     parser = argparse.ArgumentParser(
         prog="keras-mae",
         description="Cluster data with adversarial Mixture Autoencoders, train "
@@ -442,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("output", help="the new preset folder")
     _add_preset_format_arguments(convert)
-    convert.set_defaults(run=preset_commands.convert)
+    convert.set_defaults(run=preset_commands.run_convert)
 
     card = commands.add_parser(
         "card",
@@ -459,19 +467,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     card.add_argument("--seed", type=int, default=0)
     card.add_argument("--card", help="the README.md to rewrite (default: the folder's)")
-    card.set_defaults(run=preset_commands.card)
+    card.set_defaults(run=preset_commands.run_card)
 
     presets = commands.add_parser(
         "presets", parents=[common], help="list the built-in presets"
     )
-    presets.set_defaults(run=preset_commands.presets)
+    presets.set_defaults(run=preset_commands.run_presets)
 
     upload = commands.add_parser(
         "upload", parents=[common], help="publish a preset folder to the Hub"
     )
     upload.add_argument("directory")
     upload.add_argument("handle", help="hf://owner/name")
-    upload.set_defaults(run=preset_commands.upload)
+    upload.set_defaults(run=preset_commands.run_upload)
 
     info = commands.add_parser("info", parents=[common], help="versions and backend")
     info.set_defaults(run=_info)
@@ -483,7 +491,20 @@ INPUT_ERRORS = (ValueError, TypeError, OSError, ImportError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs `keras-mae` with `argv` (default: the command line); the exit code."""
+    """Runs `keras-mae` with `argv` (default: the command line).
+
+    Args:
+        argv: The arguments after `keras-mae`; default `sys.argv[1:]`.
+
+    Returns:
+        The exit code: 0, 2 for bad input, 1 for another error.
+
+    Example:
+
+    >>> from keras_mae.cli.main import main
+    >>> main(["cluster", "no-such-file.csv", "--num-components", "3"])
+    2
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

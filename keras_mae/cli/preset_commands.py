@@ -1,11 +1,32 @@
-"""The `keras-mae` commands that handle presets: convert, card, presets, upload."""
+"""The `keras-mae` commands that handle presets: convert, card, presets, upload.
+
+Each `run_NAME(args)` takes the parsed arguments of `keras-mae NAME`
+(`keras_mae.cli.main.build_parser`) and returns the exit code.
+"""
 
 from __future__ import annotations
 
 import json
 
 
-def convert(args) -> int:
+def run_convert(args) -> int:
+    """`keras-mae convert PRESET OUTPUT`: re-saves a preset in today's format.
+
+    Keeps the source's metrics, model card and (unless `--inference-only`)
+    training state; `--weights-dtype` changes the stored precision.
+
+    Example:
+
+    >>> import contextlib, io, os, tempfile
+    >>> from keras_mae.cli.main import build_parser
+    >>> from keras_mae.cli.preset_commands import run_convert
+    >>> output = os.path.join(tempfile.mkdtemp(), "digits")
+    >>> args = build_parser().parse_args(["convert", "mae_digits", output])
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     code = run_convert(args)
+    >>> code, sorted(os.listdir(output))
+    (0, ['README.md', 'config.json', 'metadata.json', 'model.safetensors'])
+    """
     import shutil
     from pathlib import Path
 
@@ -46,7 +67,23 @@ def convert(args) -> int:
     return 0
 
 
-def card(args) -> int:
+def run_card(args) -> int:
+    """`keras-mae card FOLDER --data DATA`: re-measures a preset's card numbers.
+
+    Example:
+
+    >>> import contextlib, io, os, tempfile
+    >>> from keras_mae.cli.card import read_results
+    >>> from keras_mae.cli.main import build_parser, main
+    >>> from keras_mae.cli.preset_commands import run_card
+    >>> folder = os.path.join(tempfile.mkdtemp(), "digits")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     _ = main(["convert", "mae_digits", folder])
+    ...     code = run_card(build_parser().parse_args(
+    ...         ["card", folder, "--data", "digits"]))
+    >>> code, read_results(os.path.join(folder, "README.md"))[0]["value"]
+    (0, 0.8325)
+    """
     import datetime
     import shlex
     from pathlib import Path
@@ -95,7 +132,17 @@ def _backend() -> str:
     return keras.backend.backend()
 
 
-def presets(args) -> int:
+def run_presets(args) -> int:
+    """`keras-mae presets`: lists the built-in presets and where they load from.
+
+    Example:
+
+    >>> from keras_mae.cli.main import build_parser
+    >>> from keras_mae.cli.preset_commands import run_presets
+    >>> run_presets(build_parser().parse_args(["presets"]))  # doctest: +ELLIPSIS
+    gan_mnist: ...
+    0
+    """
     from keras_mae import list_presets
     from keras_mae.presets import bundled
 
@@ -109,7 +156,18 @@ def presets(args) -> int:
     return 0
 
 
-def upload(args) -> int:
+def run_upload(args) -> int:
+    """`keras-mae upload FOLDER hf://owner/name`: publishes a preset folder.
+
+    Example:
+
+    >>> from keras_mae.cli.main import build_parser
+    >>> from keras_mae.cli.preset_commands import run_upload
+    >>> run_upload(build_parser().parse_args(  # doctest: +SKIP
+    ...     ["upload", "./mae_digits", "hf://me/mae-digits"]))
+    Uploaded ./mae_digits to hf://me/mae-digits: https://huggingface.co/...
+    0
+    """
     from keras_mae import upload_preset
 
     url = upload_preset(args.handle, args.directory)

@@ -104,7 +104,7 @@ def _image_rows(
     plt.close(figure)
 
 
-def draw_samples(path: str, model, scale: _Scale, seed: int = 0) -> None:
+def _draw_samples(path: str, model, scale: _Scale, seed: int = 0) -> None:
     """New samples of each component of `model`, one row per component."""
     rows = [
         (f"{k}", model.sample(SAMPLES_PER_COMPONENT, component=k, seed=seed + k))
@@ -113,7 +113,7 @@ def draw_samples(path: str, model, scale: _Scale, seed: int = 0) -> None:
     _image_rows(path, rows, scale, "Samples of each component")
 
 
-def draw_reconstructions(
+def _draw_reconstructions(
     path: str, model, x: np.ndarray, clusters: np.ndarray, scale: _Scale
 ) -> None:
     """Up to 4 samples of each component (top) and their reconstructions."""
@@ -141,7 +141,7 @@ def draw_reconstructions(
     _image_rows(path, rows, scale, title)
 
 
-def draw_cluster_sizes(path: str, clusters: np.ndarray, num_components: int) -> None:
+def _draw_cluster_sizes(path: str, clusters: np.ndarray, num_components: int) -> None:
     """A bar chart of the samples per component."""
     plt = _pyplot()
     sizes = np.bincount(clusters, minlength=num_components)
@@ -155,7 +155,7 @@ def draw_cluster_sizes(path: str, clusters: np.ndarray, num_components: int) -> 
     plt.close(figure)
 
 
-def draw_loss_curves(path: str, history: dict[str, list[float]]) -> None:
+def _draw_loss_curves(path: str, history: dict[str, list[float]]) -> None:
     """Every log of `history` (epoch-wise lists) against the epoch.
 
     One panel per loss term, and one for the share of samples of each
@@ -170,7 +170,7 @@ def draw_loss_curves(path: str, history: dict[str, list[float]]) -> None:
     panels = terms + (["component usage"] if usage else [])
     if not panels:
         raise ValueError(
-            f"draw_loss_curves expects loss logs in the history; received "
+            f"_draw_loss_curves expects loss logs in the history; received "
             f"{sorted(history)}."
         )
     columns = min(4, len(panels))
@@ -193,7 +193,7 @@ def draw_loss_curves(path: str, history: dict[str, list[float]]) -> None:
     plt.close(figure)
 
 
-def draw_confusion_matrix(
+def _draw_confusion_matrix(
     path: str, labels: np.ndarray, clusters: np.ndarray, classes: list[str] | None
 ) -> None:
     """Samples per (label, component), components ordered by their best label.
@@ -258,6 +258,7 @@ def write_report(
 
     >>> import tempfile
     >>> import keras_mae
+    >>> from keras_mae.cli.report import write_report
     >>> from keras_mae.datasets import load_digits
     >>> model = keras_mae.from_preset("mae_digits")
     >>> x, y = load_digits()
@@ -268,14 +269,16 @@ def write_report(
     os.makedirs(folder, exist_ok=True)
     scale = _Scale(x)
     written = ["samples.png", "reconstructions.png", "cluster_sizes.png"]
-    draw_samples(os.path.join(folder, written[0]), model, scale)
-    draw_reconstructions(os.path.join(folder, written[1]), model, x, clusters, scale)
-    draw_cluster_sizes(os.path.join(folder, written[2]), clusters, model.num_components)
+    _draw_samples(os.path.join(folder, written[0]), model, scale)
+    _draw_reconstructions(os.path.join(folder, written[1]), model, x, clusters, scale)
+    _draw_cluster_sizes(
+        os.path.join(folder, written[2]), clusters, model.num_components
+    )
     if history:
-        draw_loss_curves(os.path.join(folder, "loss_curves.png"), history)
+        _draw_loss_curves(os.path.join(folder, "loss_curves.png"), history)
         written.append("loss_curves.png")
     if labels is not None:
         path = os.path.join(folder, "confusion_matrix.png")
-        draw_confusion_matrix(path, labels, clusters, classes)
+        _draw_confusion_matrix(path, labels, clusters, classes)
         written.append("confusion_matrix.png")
     return written

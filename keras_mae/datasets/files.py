@@ -45,6 +45,7 @@ class Samples:
     Example:
 
     >>> import numpy as np
+    >>> from keras_mae.datasets import Samples
     >>> samples = Samples(np.zeros((2, 3), "float32"), None, ["0", "1"], None)
     >>> samples.x.shape, samples.is_images
     ((2, 3), False)
@@ -114,6 +115,7 @@ def load_array_file(path: str | os.PathLike) -> Samples:
 
     >>> import os, tempfile
     >>> import numpy as np
+    >>> from keras_mae.datasets import load_array_file
     >>> path = os.path.join(tempfile.mkdtemp(), "table.npz")
     >>> np.savez(path, x=np.ones((4, 3)), y=np.array([0, 1, 0, 1]))
     >>> samples = load_array_file(path)
@@ -182,6 +184,7 @@ def load_csv(path: str | os.PathLike, label_column: str | None = None) -> Sample
     Example:
 
     >>> import os, tempfile
+    >>> from keras_mae.datasets import load_csv
     >>> path = os.path.join(tempfile.mkdtemp(), "flowers.csv")
     >>> with open(path, "w") as f:
     ...     _ = f.write("length,width,kind\\n1.0,2.0,a\\n3.0,4.5,b\\n")
@@ -284,6 +287,7 @@ def load_image_folder(
     >>> import os, tempfile
     >>> import numpy as np
     >>> from PIL import Image
+    >>> from keras_mae.datasets import load_image_folder
     >>> folder = tempfile.mkdtemp()
     >>> for i in range(3):
     ...     Image.fromarray(np.full((6, 5), 40 * i, "uint8")).save(
@@ -362,6 +366,7 @@ def load_samples(
 
     Example:
 
+    >>> from keras_mae.datasets import load_samples
     >>> samples = load_samples("digits")
     >>> samples.x.shape, len(samples.classes)
     ((1797, 8, 8, 1), 10)
