@@ -61,6 +61,13 @@ class _TensorFlowBackend(_StatefulSteps):
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
+            # Under a `tf.distribute` strategy (e.g. MirroredStrategy) each
+            # replica's loss is the mean over its share of the batch and the
+            # optimizer sums the replicas' gradients; as in Keras's own
+            # `compute_loss`, divide by the replicas so the sum is the mean.
+            replicas = self._tf.distribute.get_strategy().num_replicas_in_sync
+            if replicas > 1:
+                loss = loss / replicas
         grads = tape.gradient(loss, list(player.variables))
         player.optimizer.apply(grads, list(player.variables))
         if player.after_update is not None:
@@ -102,11 +109,33 @@ class _TorchBackend(_StatefulSteps):
                 tensor.requires_grad_(True)
         params = [v.value for v in player.variables]
         grads = self._torch.autograd.grad(loss, params, allow_unused=True)
+        grads = self._averaged_over_processes(grads)
         with self._torch.no_grad():
             player.optimizer.apply(list(grads), list(player.variables))
             if player.after_update is not None:
                 player.after_update()
         return _detached(logs)
+
+    def _averaged_over_processes(self, grads):
+        """The mean of `grads` over a `torch.distributed` group, as DDP takes it.
+
+        Each process computes its player's loss on its own shard of the batch.
+        The model's step calls its sub-models directly, so a
+        `DistributedDataParallel` wrapper would be bypassed: the gradients of
+        every player are all-reduced here instead, in one flat tensor.
+        """
+        distributed = self._torch.distributed
+        if not (distributed.is_available() and distributed.is_initialized()):
+            return grads
+        world_size = distributed.get_world_size()
+        present = [g for g in grads if g is not None]
+        if world_size == 1 or not present:
+            return grads
+        flat = self._torch.cat([g.reshape(-1) for g in present])
+        distributed.all_reduce(flat)
+        sizes = [g.numel() for g in present]
+        pieces = iter(self._torch.split(flat / world_size, sizes))
+        return [None if g is None else next(pieces).view_as(g) for g in grads]
 
     def test_step(self, model, data):
         with self._torch.no_grad():
@@ -255,30 +284,119 @@ def make_train_function(model, keras_make_train_function, force=False):
         keras_make_train_function: Keras's own `make_train_function` of
             `model` (the trainer method being overridden).
         force: Rebuild even if the model already has a train function.
+
+    Examples:
+    `AdversarialModel.make_train_function`, which `fit` calls, is this:
+
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.training import AdversarialModel, backend
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> gan.compile()
+    >>> keras_own = super(AdversarialModel, gan).make_train_function
+    >>> backend.make_train_function(gan, keras_own)
+    >>> callable(gan.train_function)
+    True
     """
     _IMPL.make_train_function(model, keras_make_train_function, force)
 
 
 def train_step(model, *args):
-    """Runs one adversarial training step of `model` (Keras's signature)."""
+    """Runs one adversarial training step of `model` (Keras's signature).
+
+    `AdversarialModel.train_step` is this: `fit` and `train_on_batch` call it
+    with Keras's arguments (on JAX the trainer state, then the batch; on
+    TensorFlow and PyTorch the batch).
+
+    Args:
+        model: The `AdversarialModel`.
+        *args: Keras's arguments of `train_step`.
+
+    Returns:
+        The step's logs (on JAX also the new state).
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.models import GAN
+    >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> gan.compile()
+    >>> logs = gan.train_on_batch(x, return_dict=True)  # runs this step
+    >>> sorted(logs)
+    ['d_loss', 'g_loss']
+    """
     return _IMPL.train_step(model, *args)
 
 
 def test_step(model, *args):
-    """Runs one evaluation step of `model` (Keras's signature)."""
+    """Runs one evaluation step of `model` (Keras's signature).
+
+    `AdversarialModel.test_step` is this: every player's loss, no update.
+
+    Args:
+        model: The `AdversarialModel`.
+        *args: Keras's arguments of `test_step`.
+
+    Returns:
+        The step's logs (on JAX also the new state).
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.models import GAN
+    >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> gan.compile()
+    >>> logs = gan.test_on_batch(x, return_dict=True)  # runs this step
+    >>> sorted(logs)
+    ['d_loss', 'g_loss']
+    """
     return _IMPL.test_step(model, *args)
 
 
 def update_player(model, player: Player, x) -> dict[str, Any]:
     """Differentiates `player.loss` w.r.t. `player.variables` and applies it.
 
-    Must be called from within a training step. Returns the player's logs.
+    Must be called from within a training step (the model's
+    `adversarial_train_step`, which calls it for each player in turn).
+
+    Args:
+        model: The `AdversarialModel` being trained.
+        player: The player to update.
+        x: The batch.
+
+    Returns:
+        The player's logs.
+
+    Examples:
+    A GAN whose steps train its discriminator only (e.g. to warm it up):
+
+    >>> import keras, numpy as np
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.training import backend
+    >>> class WarmUp(GAN):
+    ...     def adversarial_train_step(self, data):
+    ...         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    ...         discriminator = self.players()[0]
+    ...         return backend.update_player(self, discriminator, x)
+    >>> warm_up = WarmUp(latent_dim=4, data_shape=(2,), seed=0)
+    >>> warm_up.compile()
+    >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    >>> sorted(warm_up.train_on_batch(x, return_dict=True))
+    ['d_loss']
     """
     return _IMPL.update_player(model, player, x)
 
 
 def on_accelerator() -> bool:
-    """Whether `keras.ops` compute on an accelerator (a GPU) rather than the CPU."""
+    """Whether `keras.ops` compute on an accelerator (a GPU) rather than the CPU.
+
+    Examples:
+    How `MixtureAutoencoder` picks its neighbour search:
+
+    >>> from keras_mae.training.backend import on_accelerator
+    >>> method = "keras" if on_accelerator() else "sklearn"
+    >>> method in ("keras", "sklearn")
+    True
+    """
     return _IMPL.on_accelerator()
 
 
@@ -297,9 +415,20 @@ def input_gradients(fn: Callable, inputs):
 
     Examples:
 
-    ```python
-    grads = input_gradients(lambda t: discriminator(t, training=True), images)
-    penalty = keras.ops.mean(keras.ops.sum(grads**2, axis=(1, 2, 3)))
-    ```
+    >>> from keras import ops
+    >>> from keras_mae.training import input_gradients
+    >>> x = ops.convert_to_tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> grads = input_gradients(lambda t: ops.sum(t**2, axis=1), x)
+    >>> ops.convert_to_numpy(grads).tolist()
+    [[2.0, 4.0], [6.0, 8.0]]
+
+    An R1-style penalty on a discriminator's inputs:
+
+    >>> import keras
+    >>> discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> grads = input_gradients(lambda t: discriminator(t, training=True), x)
+    >>> penalty = ops.mean(ops.sum(grads**2, axis=1))
+    >>> tuple(penalty.shape)
+    ()
     """
     return _IMPL.input_gradients(fn, inputs)

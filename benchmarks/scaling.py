@@ -1,0 +1,187 @@
+"""Data-parallel scaling of `fit`: steps/s and samples/s against devices.
+
+Weak scaling: every device gets `--per-device-batch` samples, so the global
+batch grows with the number of devices. For each device count the script
+starts a fresh process (the device count of the CPU platform is fixed when the
+backend initializes), builds the model, compiles it by training one epoch,
+then times `--repeats` epochs of `--steps` steps and keeps the median.
+
+- JAX: `keras.distribution.DataParallel` over the first N devices of
+  `jax.devices()`. Without an accelerator the N devices are virtual CPU
+  devices (`XLA_FLAGS=--xla_force_host_platform_device_count`); on a GPU
+  machine they are the GPUs and the flag changes nothing.
+- TensorFlow: `tf.distribute.MirroredStrategy` over the first N GPUs, or N
+  logical CPU devices when there is no GPU; build and compile in its scope.
+- PyTorch: not measured here (one process per device, `torchrun`; see
+  docs/scaling.md).
+
+Per-device efficiency is `samples/s(N) / (N * samples/s(1))`: 1.0 is perfect
+scaling. **Virtual CPU devices share the same cores**: their numbers show that
+the distributed step runs and what it costs, not a speed-up; expect the
+efficiency to be about `1 / N` there.
+
+Models (`--model`): `gan`, the default MLP GAN for 64-feature vectors
+(latent 32); `mae`, a MixtureAutoencoder (K=10, latent 10, hidden (256, 128))
+on 64-feature vectors, without augmentation or neighbours.
+
+Usage:
+    KERAS_BACKEND=jax python benchmarks/scaling.py [--devices 1,2,4] \
+        [--model gan] [--per-device-batch 64] [--steps 20] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FEATURES = 64
+
+
+def _configure(backend: str, devices: int) -> None:
+    """Asks for `devices` CPU devices; must run before the backend initializes."""
+    if backend == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_force_host_platform_device_count={devices}".strip()
+        )
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * devices
+            )
+
+
+def _build(model: str):
+    import keras
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from keras_mae.models import GAN, MixtureAutoencoder
+
+    keras.utils.set_random_seed(0)
+    if model == "gan":
+        gan = GAN(latent_dim=32, data_shape=(FEATURES,), seed=0)
+        gan.compile()
+        return gan
+    mae = MixtureAutoencoder(
+        10,
+        10,
+        input_shape=(FEATURES,),
+        hidden_units=(256, 128),
+        augmentation=None,
+        neighbor_weight=0.0,
+        reseed_threshold=0.0,
+        seed=0,
+    )
+    mae.compile()
+    return mae
+
+
+def _child(args) -> dict:
+    """Measures one device count in this process; returns the result row."""
+    import contextlib
+
+    import numpy as np
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    _configure(backend, args.child)
+    import keras
+
+    scope, names = contextlib.nullcontext(), []
+    if backend == "jax":
+        import jax
+
+        devices = jax.devices()[: args.child]
+        names = [str(d) for d in devices]
+        if args.child > 1:
+            keras.distribution.set_distribution(
+                keras.distribution.DataParallel(devices=devices)
+            )
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        kind = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+        names = [d.name for d in tf.config.list_logical_devices(kind)][: args.child]
+        if args.child > 1:
+            scope = tf.distribute.MirroredStrategy(names).scope()
+    else:
+        raise SystemExit(
+            f"benchmarks/scaling.py measures JAX and TensorFlow; KERAS_BACKEND "
+            f"is {backend!r} (PyTorch: see docs/scaling.md)."
+        )
+    if len(names) < args.child:
+        raise SystemExit(f"asked for {args.child} devices; found {names}")
+    global_batch = args.per_device_batch * args.child
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((global_batch * args.steps, FEATURES)).astype("float32")
+    with scope:
+        model = _build(args.model)
+    model.fit(x, batch_size=global_batch, epochs=1, verbose=0)  # compiles
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        model.fit(x, batch_size=global_batch, epochs=1, verbose=0)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {
+        "devices": args.child,
+        "device_kind": names[0].split(":")[-2] if ":" in names[0] else names[0],
+        "global_batch": global_batch,
+        "steps_per_s": args.steps / seconds,
+        "samples_per_s": args.steps * global_batch / seconds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", default="1,2,4")
+    parser.add_argument("--model", choices=("gan", "mae"), default="gan")
+    parser.add_argument("--per-device-batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args)))
+        return 0
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    counts = [int(n) for n in args.devices.split(",")]
+    print(
+        f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} CPUs, "
+        f"KERAS_BACKEND={backend}, model={args.model}, per-device batch "
+        f"{args.per_device_batch}, {args.steps} steps x {args.repeats} repeats"
+    )
+    print("devices | device | global batch | steps/s | samples/s | efficiency")
+    base = None
+    for count in counts:
+        command = [sys.executable, __file__, *sys.argv[1:], "--child", str(count)]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return done.returncode
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        if base is None:
+            base = row["samples_per_s"] / row["devices"]
+        efficiency = row["samples_per_s"] / (row["devices"] * base)
+        print(
+            f"{row['devices']:7d} | {row['device_kind']:6s} | "
+            f"{row['global_batch']:12d} | {row['steps_per_s']:7.1f} | "
+            f"{row['samples_per_s']:9.0f} | {efficiency:10.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
