@@ -6,9 +6,13 @@ turns one player's loss into a gradient update on the backend chosen by
 penalties). The implementation is picked once, at import:
 
 - TensorFlow: `tf.GradientTape` inside the `tf.function` Keras compiles.
+  Under a `tf.distribute` strategy each replica's loss is divided by the
+  number of replicas, since the optimizer sums their gradients.
 - PyTorch: `torch.autograd.grad` on the player's parameters only; the other
   players' parameters are frozen (`requires_grad=False`) while the loss is
-  recorded, so no gradient is ever computed for them.
+  recorded, so no gradient is ever computed for them. When
+  `torch.distributed` runs more than one process, each player's gradients
+  are averaged over the processes (one all-reduce) before they are applied.
 - JAX: stateless. `train_step(state, data)` runs the model's ordinary,
   stateful step inside a `keras.StatelessScope` that holds the whole trainer
   state; each player's loss is differentiated with `jax.value_and_grad` in an
