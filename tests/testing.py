@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
 import io
 import os
 import tempfile
-import types
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -170,32 +168,6 @@ def run_layer_test(
     for weight in mixed.weights:
         assert weight.dtype == "float32", (weight.path, weight.dtype)
     return layer
-
-
-def run_docstring_examples(module: types.ModuleType) -> None:
-    """Runs the `Examples:` blocks of a module's docstrings; fails on any mismatch."""
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.attempted > 0, f"{module.__name__} has no examples"
-    assert result.failed == 0, f"{result.failed} example(s) failed in {module.__name__}"
-
-
-def run_fenced_examples(obj: Any) -> None:
-    """Runs the ```python blocks of `obj.__doc__`; fails if there are none."""
-    doc = obj.__doc__ or ""
-    blocks = []
-    lines = iter(doc.splitlines())
-    for line in lines:
-        if line.strip() == "```python":
-            indent = len(line) - len(line.lstrip())
-            body = []
-            for inner in lines:
-                if inner.strip() == "```":
-                    break
-                body.append(inner[indent:])
-            blocks.append("\n".join(body))
-    assert blocks, f"{obj.__qualname__} has no ```python example"
-    for block in blocks:
-        exec(compile(block, f"<{obj.__qualname__} example>", "exec"), {})
 
 
 def slow_except_on(backend: str, why: str):

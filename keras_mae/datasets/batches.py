@@ -41,6 +41,7 @@ class ArrayBatches(keras.utils.PyDataset):
     Examples:
 
     >>> import numpy as np
+    >>> from keras_mae.datasets import ArrayBatches
     >>> batches = ArrayBatches(np.arange(10), batch_size=4, seed=0)
     >>> len(batches), [len(batches[i]) for i in range(len(batches))]
     (3, [4, 4, 2])
@@ -94,7 +95,11 @@ class ArrayBatches(keras.utils.PyDataset):
     # ------------------------------------------------------------------
     # The random choices of an epoch.
     def set_epoch(self, epoch: int) -> None:
-        """Serves the batches of epoch `epoch` (>= 0) from now on."""
+        """Serves the batches of epoch `epoch` (>= 0) from now on.
+
+        Args:
+            epoch: The epoch, from 0; the same epoch always gets the same order.
+        """
         self.epoch = check_int(f"{type(self).__name__}.set_epoch", "epoch", epoch, 0)
         _ = self.order
 
@@ -153,4 +158,5 @@ class ArrayBatches(keras.utils.PyDataset):
         return self.x[indices]
 
     def on_epoch_end(self) -> None:
+        """Moves to the next epoch (Keras calls it at the end of each epoch)."""
         self.set_epoch(self.epoch + 1)

@@ -17,6 +17,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         and int64 labels 0-9 of shape `(1797,)`.
 
     Examples:
+    >>> from keras_mae.datasets import load_digits
     >>> x, y = load_digits()
     >>> x.shape, x.dtype, y.shape
     ((1797, 8, 8, 1), dtype('float32'), (1797,))

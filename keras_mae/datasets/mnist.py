@@ -95,9 +95,23 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[tuple, tuple]:
         `(n, 28, 28)` and uint8 labels of shape `(n,)`.
 
     Examples:
-    >>> (x_train, y_train), (x_test, y_test) = load_mnist(  # doctest: +SKIP
-    ...     "../shared/data/mnist.npz"
-    ... )
+    An `.npz` file in the Keras layout (here a tiny one):
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from keras_mae.datasets import load_mnist
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "mnist.npz")
+    >>> images, labels = np.zeros((3, 28, 28), "uint8"), np.arange(3, dtype="uint8")
+    >>> np.savez(path, x_train=images, y_train=labels, x_test=images, y_test=labels)
+    >>> (x_train, y_train), (x_test, y_test) = load_mnist(path)
+    >>> x_train.shape, x_train.dtype, y_test.tolist()
+    ((3, 28, 28), dtype('uint8'), [0, 1, 2])
+    >>> folder.cleanup()
+
+    Without a path or `KERAS_MAE_MNIST`, Keras downloads MNIST:
+
+    >>> (x_train, y_train), (x_test, y_test) = load_mnist()  # doctest: +SKIP
     >>> x_train.shape, x_train.dtype, y_test.shape  # doctest: +SKIP
     ((60000, 28, 28), dtype('uint8'), (10000,))
     """
@@ -125,6 +139,7 @@ def preprocess_images(images: np.ndarray) -> np.ndarray:
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.datasets import preprocess_images
     >>> x = preprocess_images(np.full((2, 28, 28), 255, dtype="uint8"))
     >>> x.shape, x.dtype, float(x.max())
     ((2, 28, 28, 1), dtype('float32'), 1.0)

@@ -35,6 +35,7 @@ class AssignmentNetwork(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.layers import AssignmentNetwork
     >>> assignment = AssignmentNetwork(num_components=3)
     >>> codes = np.zeros((5, 3, 10), "float32")
     >>> probabilities, logits = assignment(codes, return_logits=True)
@@ -96,6 +97,12 @@ class AssignmentNetwork(keras.layers.Layer):
         return shape
 
     def build(self, input_shape) -> None:
+        """Builds the dense layers for codes of shape `input_shape`.
+
+        Args:
+            input_shape: `(batch, K, latent_dim)`, or a list of K shapes
+                `(batch, latent_dim)`.
+        """
         # No `input_spec`: it would tie the layer to the form (list or stacked)
         # of its first call, and both forms must keep working.
         self._latent_dim = self._stacked_shape(input_shape)[2]
@@ -106,6 +113,17 @@ class AssignmentNetwork(keras.layers.Layer):
         self._output.build(shape)
 
     def call(self, codes, return_logits: bool = False):
+        """The assignment probabilities p(k | x) of the samples whose codes are `codes`.
+
+        Args:
+            codes: `(batch, K, latent_dim)`, or a list of K tensors
+                `(batch, latent_dim)`.
+            return_logits: Also return the logits.
+
+        Returns:
+            float32 probabilities `(batch, K)`, or `(probabilities, logits)` with
+            `return_logits=True`.
+        """
         if isinstance(codes, (list, tuple)):
             shape = self._stacked_shape([tuple(c.shape) for c in codes])
             codes = keras.ops.stack(codes, axis=1)
@@ -141,9 +159,11 @@ class AssignmentNetwork(keras.layers.Layer):
             variable.assign(values)
 
     def compute_output_shape(self, input_shape) -> tuple:
+        """The output shape for inputs of shape `input_shape`: `(batch, K)`."""
         return (self._stacked_shape(input_shape)[0], self.num_components)
 
     def compute_output_spec(self, codes, return_logits: bool = False):
+        """The float32 output spec(s) of `call` on symbolic `codes`."""
         # The default spec would use the compute dtype; outputs are float32.
         shape = self.compute_output_shape(
             keras.tree.map_structure(lambda t: tuple(t.shape), codes)
@@ -154,6 +174,7 @@ class AssignmentNetwork(keras.layers.Layer):
         return spec
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

@@ -54,9 +54,10 @@ class ConvDecoder(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
-    >>> decoder = ConvDecoder(output_shape=(28, 28, 1))
+    >>> from keras_mae.layers import ConvDecoder
+    >>> decoder = ConvDecoder(output_shape=(8, 8, 1))
     >>> tuple(decoder(np.zeros((2, 10), "float32")).shape)
-    (2, 28, 28, 1)
+    (2, 8, 8, 1)
     """
 
     def __init__(
@@ -142,6 +143,11 @@ class ConvDecoder(keras.layers.Layer):
         )
 
     def build(self, input_shape: tuple) -> None:
+        """Builds every sub-layer for inputs of shape `input_shape`.
+
+        Args:
+            input_shape: `(batch, features)`.
+        """
         check_vector_input(type(self).__name__, input_shape)
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_shape[-1]})
         # Build every sub-layer, weightless ones too: `fit` and `load_model`
@@ -162,6 +168,12 @@ class ConvDecoder(keras.layers.Layer):
         self._output_conv.build(shape)
 
     def call(self, inputs, training: bool | None = None):
+        """Decodes vectors `(batch, features)` into images `(batch, *output_shape)`.
+
+        Args:
+            inputs: Vectors `(batch, features)`.
+            training: Whether batch normalization uses batch statistics.
+        """
         x = self._projection(inputs)
         if self._projection_norm is not None:
             x = self._projection_norm(x, training=training)
@@ -174,9 +186,11 @@ class ConvDecoder(keras.layers.Layer):
         return self._output_conv(x)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs `input_shape`: `(batch, *output_shape)`."""
         return (input_shape[0], *self.output_shape)
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

@@ -41,8 +41,9 @@ class ConvEncoder(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.layers import ConvEncoder
     >>> encoder = ConvEncoder(output_dim=10)
-    >>> tuple(encoder(np.zeros((2, 28, 28, 1), "float32")).shape)
+    >>> tuple(encoder(np.zeros((2, 8, 8, 1), "float32")).shape)
     (2, 10)
     """
 
@@ -93,6 +94,11 @@ class ConvEncoder(keras.layers.Layer):
         )
 
     def build(self, input_shape: tuple) -> None:
+        """Builds every sub-layer for images of shape `input_shape`.
+
+        Args:
+            input_shape: `(batch, height, width, channels)`.
+        """
         input_shape = tuple(input_shape)
         if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
             raise ValueError(
@@ -113,6 +119,12 @@ class ConvEncoder(keras.layers.Layer):
         self._dense.build(self._flatten.compute_output_shape(shape))
 
     def call(self, inputs, training: bool | None = None):
+        """Encodes images `(batch, height, width, channels)` into `(batch, output_dim)`.
+
+        Args:
+            inputs: Images of the shape the layer was built for.
+            training: Whether batch normalization uses batch statistics.
+        """
         x = inputs
         for i, conv in enumerate(self._convs):
             x = conv(x)
@@ -122,9 +134,11 @@ class ConvEncoder(keras.layers.Layer):
         return self._dense(self._flatten(x))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs of shape `input_shape`: `(batch, output_dim)`."""
         return (input_shape[0], self.output_dim)
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

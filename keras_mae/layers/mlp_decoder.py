@@ -39,6 +39,7 @@ class MLPDecoder(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.layers import MLPDecoder
     >>> decoder = MLPDecoder((8, 8, 1), hidden_units=(32,), output_activation="sigmoid")
     >>> tuple(decoder(np.zeros((4, 2), "float32")).shape)
     (4, 8, 8, 1)
@@ -89,6 +90,11 @@ class MLPDecoder(keras.layers.Layer):
         )
 
     def build(self, input_shape: tuple) -> None:
+        """Builds every sub-layer for inputs of shape `input_shape`.
+
+        Args:
+            input_shape: `(batch, features)`.
+        """
         check_vector_input(type(self).__name__, input_shape)
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_shape[-1]})
         shape = tuple(input_shape)
@@ -101,6 +107,12 @@ class MLPDecoder(keras.layers.Layer):
         self._reshape.build(self._output.compute_output_shape(shape))
 
     def call(self, inputs, training: bool | None = None):
+        """Decodes vectors `(batch, features)` into `(batch, *output_shape)`.
+
+        Args:
+            inputs: Vectors `(batch, features)`.
+            training: Whether batch normalization uses batch statistics.
+        """
         x = inputs
         for i, dense in enumerate(self._hidden):
             x = dense(x)
@@ -110,9 +122,11 @@ class MLPDecoder(keras.layers.Layer):
         return self._reshape(self._output(x))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs `input_shape`: `(batch, *output_shape)`."""
         return (input_shape[0], *self.output_shape)
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

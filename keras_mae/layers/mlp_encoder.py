@@ -38,6 +38,7 @@ class MLPEncoder(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.layers import MLPEncoder
     >>> encoder = MLPEncoder(output_dim=2, hidden_units=(32,))
     >>> tuple(encoder(np.zeros((4, 8, 8, 1), "float32")).shape)
     (4, 2)
@@ -86,6 +87,11 @@ class MLPEncoder(keras.layers.Layer):
         )
 
     def build(self, input_shape: tuple) -> None:
+        """Builds every sub-layer for inputs of shape `input_shape`.
+
+        Args:
+            input_shape: Input shape including the batch size.
+        """
         input_shape = tuple(input_shape)
         if len(input_shape) < 2 or any(d is None for d in input_shape[1:]):
             raise ValueError(
@@ -109,6 +115,13 @@ class MLPEncoder(keras.layers.Layer):
         self._output.build(shape)
 
     def call(self, inputs, training: bool | None = None):
+        """Encodes `inputs` `(batch, ...)` into `(batch, output_dim)`.
+
+        Args:
+            inputs: Vectors or any samples of the shape the layer was built for
+                (flattened first).
+            training: Whether batch normalization uses batch statistics.
+        """
         x = self._flatten(inputs)
         for i, dense in enumerate(self._hidden):
             x = dense(x)
@@ -118,9 +131,11 @@ class MLPEncoder(keras.layers.Layer):
         return self._output(x)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for inputs of shape `input_shape`: `(batch, output_dim)`."""
         return (input_shape[0], self.output_dim)
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

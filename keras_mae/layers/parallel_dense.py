@@ -30,6 +30,7 @@ class ParallelDense(keras.layers.Layer):
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.layers import ParallelDense
     >>> layer = ParallelDense(num_components=3, units=4)
     >>> tuple(layer(np.zeros((2, 5), "float32")).shape)
     (2, 3, 4)
@@ -64,6 +65,11 @@ class ParallelDense(keras.layers.Layer):
         )
 
     def build(self, input_shape) -> None:
+        """Creates the kernel `(K, features, units)` and the bias `(K, units)`.
+
+        Args:
+            input_shape: `(batch, features)` or `(batch, K, features)`.
+        """
         # No `input_spec`: a layer built on one form must accept the other
         # (shared vectors for a first layer, per-component slices after it).
         features = self._features(input_shape)
@@ -80,6 +86,15 @@ class ParallelDense(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        """Applies the K dense layers.
+
+        Args:
+            inputs: `(batch, features)`, read by every component, or
+                `(batch, K, features)`, slice `k` read by component `k`.
+
+        Returns:
+            `(batch, K, units)`.
+        """
         features = self._features(tuple(inputs.shape))
         if features != self.kernel.shape[1]:
             raise ValueError(
@@ -107,10 +122,12 @@ class ParallelDense(keras.layers.Layer):
             variable.assign(values)
 
     def compute_output_shape(self, input_shape) -> tuple:
+        """The output shape for inputs of shape `input_shape`: `(batch, K, units)`."""
         self._features(input_shape)
         return (tuple(input_shape)[0], self.num_components, self.units)
 
     def get_config(self) -> dict:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

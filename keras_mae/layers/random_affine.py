@@ -54,6 +54,7 @@ def affine_transforms(
 
     >>> import numpy as np
     >>> from keras import ops
+    >>> from keras_mae.layers.random_affine import affine_transforms
     >>> one = np.ones((1,), "float32")
     >>> rows = affine_transforms(0 * one, 0 * one, one, 0 * one, 0 * one, 28, 28)
     >>> ops.convert_to_numpy(rows).tolist()
@@ -121,6 +122,7 @@ class RandomAffine(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from keras import ops
+    >>> from keras_mae.layers import RandomAffine
     >>> images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1))
     >>> images = images.astype("float32")
     >>> layer = RandomAffine(rotation=10.0, shift=0.05, seed=0)
@@ -180,6 +182,15 @@ class RandomAffine(keras.layers.Layer):
         return not (self.rotation or self.scale or self.shift or self.shear)
 
     def call(self, images, training=True):
+        """The images, each under its own random transform when `training`.
+
+        Args:
+            images: `(batch, height, width, channels)`.
+            training: Transform the images; `False` returns them unchanged.
+
+        Returns:
+            The transformed images, same shape and dtype as `images`.
+        """
         images = ops.convert_to_tensor(images)
         self._check_rank(images.shape)
         # No resampling for the identity: bilinear gives the input back for
@@ -219,10 +230,12 @@ class RandomAffine(keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shape):
+        """The output shape for inputs of shape `input_shape`: `input_shape` itself."""
         self._check_rank(input_shape)
         return tuple(input_shape)
 
     def compute_output_spec(self, images, training=True):
+        """The output spec of `call` on symbolic `images`: their shape and dtype."""
         # The default spec would be in the compute dtype; the images keep theirs.
         return keras.KerasTensor(
             self.compute_output_shape(images.shape), dtype=images.dtype
@@ -232,10 +245,12 @@ class RandomAffine(keras.layers.Layer):
     # neither saves nor restores it (the base method stores nothing for this
     # layer); save it ourselves so a reloaded model draws on where it was.
     def save_own_variables(self, store) -> None:
+        """Saves the layer's variables and its seed generator's state into `store`."""
         super().save_own_variables(store)
         store[_SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
 
     def load_own_variables(self, store) -> None:
+        """Restores what `save_own_variables` saved (also files without seed state)."""
         # The store may be an HDF5 entry without `in`; list its keys.
         keys = list(store.keys())
         super().load_own_variables({k: store[k] for k in keys if k != _SEED_STATE_KEY})
@@ -247,6 +262,7 @@ class RandomAffine(keras.layers.Layer):
             self.seed_generator.state.assign(state)
 
     def get_config(self) -> dict[str, Any]:
+        """The layer's config: its constructor arguments, for `from_config`."""
         config = super().get_config()
         config.update(
             {

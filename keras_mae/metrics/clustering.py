@@ -68,6 +68,7 @@ def clustering_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
         The accuracy, in [0, 1].
 
     Examples:
+    >>> from keras_mae.metrics import clustering_accuracy
     >>> clustering_accuracy([0, 0, 1, 1, 2, 2], [2, 2, 0, 0, 1, 1])
     1.0
     >>> clustering_accuracy([0, 0, 0, 1], [5, 5, 7, 7])
@@ -97,6 +98,7 @@ def normalized_mutual_info(y_true: ArrayLike, y_pred: ArrayLike) -> float:
         NMI in [0, 1]; 1 for a perfect clustering up to relabelling.
 
     Examples:
+    >>> from keras_mae.metrics import normalized_mutual_info
     >>> normalized_mutual_info([0, 0, 1, 1], [1, 1, 0, 0])
     1.0
     """
@@ -116,6 +118,7 @@ def adjusted_rand_index(y_true: ArrayLike, y_pred: ArrayLike) -> float:
         random one (it can be negative).
 
     Examples:
+    >>> from keras_mae.metrics import adjusted_rand_index
     >>> adjusted_rand_index([0, 0, 1, 1], [1, 1, 0, 0])
     1.0
     """
@@ -134,6 +137,7 @@ def clustering_scores(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
         `{"acc": ..., "nmi": ..., "ari": ...}` as plain floats.
 
     Examples:
+    >>> from keras_mae.metrics import clustering_scores
     >>> clustering_scores([0, 0, 1, 1], [1, 1, 0, 0])
     {'acc': 1.0, 'nmi': 1.0, 'ari': 1.0}
     """

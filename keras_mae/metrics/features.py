@@ -17,6 +17,11 @@ an error reads the same whichever metric raised it.
 Example:
 
 >>> import keras, numpy as np
+>>> from keras_mae.metrics.features import (
+...     check_features,
+...     compute_features,
+...     resolve_extractor,
+... )
 >>> flatten = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten()])
 >>> extractor = resolve_extractor("MyMetric", flatten)
 >>> images = np.arange(20, dtype="float32").reshape(5, 2, 2, 1)
@@ -70,6 +75,12 @@ def extractor_from_preset(owner: str, preset: str | os.PathLike) -> Callable:
     Raises:
         ValueError: if the preset holds no classifier with a
             `feature_extractor()` (or cannot be loaded).
+
+    Examples:
+    >>> from keras_mae.metrics.features import extractor_from_preset
+    >>> extractor = extractor_from_preset("MyMetric", "mnist_classifier")
+    >>> extractor.input_shape, extractor.output_shape
+    ((None, 28, 28, 1), (None, 128))
     """
     # Looked up on each call, so that `keras_mae.presets` can be patched.
     from keras_mae.presets import from_preset
@@ -120,6 +131,17 @@ def resolve_extractor(
         ValueError: if `feature_extractor` is none of the above, if a preset
             holds no classifier, or if None is passed while the default
             preset is not registered.
+
+    Examples:
+    >>> import keras
+    >>> from keras_mae.metrics.features import resolve_extractor
+    >>> flatten = keras.layers.Flatten()
+    >>> resolve_extractor("MyMetric", flatten) is flatten
+    True
+    >>> resolve_extractor("MyMetric", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: MyMetric: `feature_extractor` must be a Keras model, a callable, ...
     """
     if feature_extractor is None:
         feature_extractor = _load_default_extractor(owner)
@@ -158,6 +180,15 @@ def compute_features(
     Raises:
         ValueError: if `images` is not a non-empty batch or the extractor
             does not return `(batch, features)` vectors.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.metrics.features import compute_features
+    >>> def flatten(batch):
+    ...     return batch.reshape(len(batch), -1)
+    >>> features = compute_features("MyMetric", flatten, np.ones((5, 2, 2)), 2)
+    >>> features.shape, features.dtype
+    ((5, 4), dtype('float64'))
     """
     batch_size = check_int(owner, "batch_size", batch_size)
     images = np.asarray(images)
@@ -212,6 +243,15 @@ def check_features(
     Raises:
         ValueError: if the array is not 2-D, has no features, has fewer than
             `minimum` samples or holds NaN or infinite values.
+
+    Examples:
+    >>> from keras_mae.metrics.features import check_features
+    >>> check_features("my_metric", [[1, 2], [3, 4]], "features").dtype
+    dtype('float64')
+    >>> check_features("my_metric", [[1.0, float("nan")]], "features")
+    Traceback (most recent call last):
+    ...
+    ValueError: my_metric expects `features` to be finite; received 1 NaN or ...
     """
     array = np.asarray(features, dtype=np.float64)
     if array.ndim != 2:
@@ -263,6 +303,20 @@ def check_feature_pair(
     Raises:
         ValueError: if either set fails `check_features` or their feature
             dimensions differ.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.metrics.features import check_feature_pair
+    >>> names = ("real", "generated")
+    >>> real, generated = check_feature_pair(
+    ...     "my_metric", np.ones((3, 2)), np.zeros((4, 2)), names
+    ... )
+    >>> real.shape, generated.shape
+    ((3, 2), (4, 2))
+    >>> check_feature_pair("my_metric", np.ones((3, 2)), np.zeros((4, 5)), names)
+    Traceback (most recent call last):
+    ...
+    ValueError: my_metric expects both feature sets to have the same feature ...
     """
     first = check_features(owner, features1, names[0], minimum, why)
     second = check_features(owner, features2, names[1], minimum, why)
@@ -293,7 +347,8 @@ class ImageFeatureMetric:
         batch_size: number of images per extractor call.
 
     Examples:
-    >>> import keras, numpy as np
+    >>> import numpy as np
+    >>> from keras_mae.metrics.features import ImageFeatureMetric
     >>> class MeanGap(ImageFeatureMetric):
     ...     def __call__(self, real_images, generated_images):
     ...         real, generated = self._features_of_both(real_images, generated_images)

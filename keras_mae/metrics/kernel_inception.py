@@ -80,6 +80,7 @@ def kernel_inception_distance(
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.metrics import kernel_inception_distance
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(300, 4))
     >>> y = rng.normal(size=(300, 4)) + 1.0
@@ -136,6 +137,7 @@ class KernelInceptionDistance(ImageFeatureMetric):
 
     Examples:
     >>> import keras, numpy as np
+    >>> from keras_mae.metrics import KernelInceptionDistance
     >>> extractor = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
     >>> kid = KernelInceptionDistance(extractor, batch_size=32, subset_size=50)
     >>> images = np.random.default_rng(0).uniform(size=(100, 8, 8, 1))

@@ -96,6 +96,7 @@ def improved_precision_recall(
 
     Examples:
     >>> import numpy as np
+    >>> from keras_mae.metrics import improved_precision_recall
     >>> rng = np.random.default_rng(0)
     >>> real = rng.normal(size=(500, 2))
     >>> improved_precision_recall(real, real)
@@ -147,6 +148,7 @@ class ImprovedPrecisionRecall(ImageFeatureMetric):
 
     Examples:
     >>> import keras, numpy as np
+    >>> from keras_mae.metrics import ImprovedPrecisionRecall
     >>> extractor = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
     >>> pr = ImprovedPrecisionRecall(extractor, batch_size=32)
     >>> images = np.random.default_rng(0).uniform(size=(100, 8, 8, 1))

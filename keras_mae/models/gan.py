@@ -50,6 +50,15 @@ def default_generator(data_shape) -> keras.layers.Layer:
 
     Returns:
         An unbuilt Keras layer.
+
+    Examples:
+
+    >>> from keras_mae.models import default_generator
+    >>> type(default_generator((28, 28, 1))).__name__
+    'ConvDecoder'
+    >>> generator = default_generator((2,))
+    >>> type(generator).__name__, generator.compute_output_shape((None, 64))
+    ('MLPDecoder', (None, 2))
     """
     data_shape = _shape_tuple(data_shape)
     if len(data_shape) == 3:
@@ -73,6 +82,15 @@ def default_discriminator(data_shape) -> keras.layers.Layer:
 
     Returns:
         An unbuilt Keras layer.
+
+    Examples:
+
+    >>> from keras_mae.models import default_discriminator
+    >>> type(default_discriminator((28, 28, 1))).__name__
+    'ConvEncoder'
+    >>> discriminator = default_discriminator((2,))
+    >>> type(discriminator).__name__, discriminator.compute_output_shape((None, 2))
+    ('MLPEncoder', (None, 1))
     """
     data_shape = _shape_tuple(data_shape)
     if len(data_shape) == 3:
@@ -117,7 +135,7 @@ class GAN(PresetMixin, AdversarialModel):
     discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     gan = GAN(generator, discriminator, latent_dim=8, seed=0)
     gan.compile()  # Adam(2e-4, beta_1=0.5) for both, non-saturating loss
-    gan.fit(np.random.randn(256, 2).astype("float32"), batch_size=64, epochs=1)
+    gan.fit(np.random.randn(256, 2).astype("float32"), batch_size=64, verbose=0)
     samples = gan.generate(16, seed=1)  # numpy, shape (16, 2)
 
     # Default DCGAN-style networks for 28x28 grey images in [0, 1]:
@@ -253,6 +271,7 @@ class GAN(PresetMixin, AdversarialModel):
         self._compile_players(optimizers, log_names, config, **kwargs)
 
     def players(self) -> list[Player]:
+        """The discriminator, then the generator (after `compile`)."""
         return [
             Player(
                 name="discriminator",
@@ -328,6 +347,7 @@ class GAN(PresetMixin, AdversarialModel):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def check_inputs(self, x) -> None:
+        """Raises `ValueError` unless `x` is a batch of shape `(batch, *data_shape)`."""
         shape = _shape_tuple(x.shape)
         if shape[1:] != self.data_shape:
             raise ValueError(
@@ -336,6 +356,7 @@ class GAN(PresetMixin, AdversarialModel):
             )
 
     def call(self, z, training=False):
+        """Generated samples for the noise `z` `(batch, latent_dim)`, from `sampler`."""
         return self.sampler(z, training=training)
 
     def generate(
@@ -363,6 +384,7 @@ class GAN(PresetMixin, AdversarialModel):
         return np.concatenate(chunks).astype("float32")
 
     def get_config(self):
+        """The constructor arguments, the two networks serialized."""
         config = super().get_config()
         config.update(
             generator=keras.saving.serialize_keras_object(self.generator),
@@ -375,6 +397,7 @@ class GAN(PresetMixin, AdversarialModel):
 
     @classmethod
     def from_config(cls, config):
+        """A new, untrained GAN from `get_config()`'s output."""
         config = dict(config)
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])

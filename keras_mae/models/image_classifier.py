@@ -115,6 +115,11 @@ class ImageClassifier(PresetMixin, keras.Model):
         self.build((None, *self.image_shape))
 
     def build(self, input_shape):
+        """Creates the weights (done by the constructor already).
+
+        Args:
+            input_shape: `(batch, *input_shape)` of the constructor.
+        """
         input_shape = tuple(input_shape)
         if input_shape[1:] != self.image_shape:
             raise ValueError(
@@ -162,6 +167,12 @@ class ImageClassifier(PresetMixin, keras.Model):
         return self._features(self._flatten(x))
 
     def call(self, images, training: bool | None = None):
+        """The class logits `(batch, num_classes)` of an image batch.
+
+        Args:
+            images: Images `(batch, *input_shape)`, floats in [0, 1].
+            training: Whether dropout is applied.
+        """
         features = self.features(images, training=training)
         return self._logits(self._dropout(features, training=training))
 
@@ -201,6 +212,7 @@ class ImageClassifier(PresetMixin, keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def compile_from_config(self, config):
+        """Compiles a loaded classifier again as it was saved (`keras.saving`)."""
         # Keras skips `compile_from_config` for models that override
         # `compile`, so a loaded classifier would come back uncompiled.
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -221,6 +233,7 @@ class ImageClassifier(PresetMixin, keras.Model):
         return logits.argmax(axis=-1)
 
     def get_config(self) -> dict:
+        """The constructor arguments, for `from_config` and saving."""
         config = super().get_config()
         config.update(
             {

@@ -140,6 +140,7 @@ class MixtureAutoencoder(
     Examples:
 
     >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
     >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
     >>> mae = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=0)
     >>> mae.compile()  # Adam(1e-3); discriminator Adam(2e-4, beta_1=0.5)
@@ -285,6 +286,12 @@ class MixtureAutoencoder(
         return "sigmoid" if self.data_kind == "images" else None
 
     def build(self, input_shape) -> None:
+        """Builds every network for data of shape `input_shape`, settling `"auto"`.
+
+        Args:
+            input_shape: `(batch, *data_shape)`, or the dict of shapes of a
+                `NeighborPairs` batch.
+        """
         if isinstance(input_shape, dict):  # NeighborPairs batches
             input_shape = input_shape.get("x", next(iter(input_shape.values())))
         self._build_networks(mixture_networks.shape_tuple(input_shape)[1:])
@@ -369,6 +376,7 @@ class MixtureAutoencoder(
         self._compile_players(optimizers, self._log_names(), config, **kwargs)
 
     def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved (old presets' layout too)."""
         config = keras.saving.deserialize_keras_object(config)
         # Presets saved before the loss hyperparameters moved to the
         # constructor hold them here; they describe the trained model.
@@ -410,15 +418,24 @@ class MixtureAutoencoder(
     # ------------------------------------------------------------------
     # Keras.
     def call(self, x, training=False):
+        """The assignment probabilities p(k | x), shape `(batch, K)`.
+
+        Args:
+            x: A batch of raw data (normalized inside), or a `NeighborPairs`
+                batch (its `"x"`).
+            training: Whether the networks run in training mode.
+        """
         if isinstance(x, dict):
             x = x["x"]
         return self.assignment(self._encode_all(x, training=training))
 
     def save_own_variables(self, store):
+        """Saves the weights, seed states and the re-seeding counters."""
         super().save_own_variables(store)
         store[_RESEED_KEY] = np.asarray(self.reseed_counters, "int64")
 
     def load_own_variables(self, store):
+        """Restores what `save_own_variables` saved (older files too)."""
         keys = list(store.keys())
         super().load_own_variables({k: store[k] for k in keys if k != _RESEED_KEY})
         if _RESEED_KEY in keys:
@@ -428,6 +445,7 @@ class MixtureAutoencoder(
         self.__dict__.pop("_inference_views", None)
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, networks and augmentation serialized."""
         config = super().get_config()
         serialize = mixture_networks.serialize
         augmentation = self._augmentation_argument
@@ -462,6 +480,7 @@ class MixtureAutoencoder(
 
     @classmethod
     def from_config(cls, config):
+        """A new, untrained model from `get_config()`'s output (older layouts too)."""
         config = mixture_config.migrate_config(config)
         for key in (
             "encoder",

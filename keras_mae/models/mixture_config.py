@@ -66,6 +66,16 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: for an unknown loss name or a value out of range, naming
             the argument, what it expects and what it received.
+        TypeError: for a name that is not a loss hyperparameter.
+
+    Examples:
+        >>> from keras_mae.models.mixture_config import check_objective
+        >>> check_objective({"neighbor_weight": 1, "batch_entropy_weight": "auto"})
+        {'batch_entropy_weight': 'auto', 'neighbor_weight': 1.0}
+        >>> check_objective({"component_floor": 1.5})
+        Traceback (most recent call last):
+        ...
+        ValueError: MixtureAutoencoder expects `component_floor` ...
     """
     checked = {}
     for name, value in values.items():
@@ -102,6 +112,13 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         A copy that builds the same model with today's constructor.
+
+    Examples:
+        >>> from keras_mae.models.mixture_config import migrate_config
+        >>> migrate_config({"num_components": 10})
+        {'num_components': 10, 'normalization': None, 'batch_entropy_weight': 5.0}
+        >>> migrate_config({"normalization": "auto"})  # today's configs: unchanged
+        {'normalization': 'auto'}
     """
     config = dict(config)
     if "normalization" not in config:
@@ -120,6 +137,12 @@ def split_legacy_compile(config: dict[str, Any]) -> tuple[dict, dict, float | No
         `(compile_config, objective, shear)`: what `compile` takes today, the
         checked loss hyperparameters it held, and the augmentation's shear
         (`consistency_shear`) or None.
+
+    Examples:
+        >>> from keras_mae.models.mixture_config import split_legacy_compile
+        >>> old = {"optimizer": "adam", "neighbor_weight": 2, "consistency_shear": 0.3}
+        >>> split_legacy_compile(old)
+        ({'optimizer': 'adam'}, {'neighbor_weight': 2.0}, 0.3)
     """
     compile_config = {k: v for k, v in config.items() if k not in LEGACY_COMPILE_KEYS}
     legacy = {k: config[k] for k in LEGACY_COMPILE_KEYS if k in config}

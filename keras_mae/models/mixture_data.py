@@ -22,9 +22,26 @@ _NAME = "MixtureAutoencoder"
 
 
 class MixtureData:
-    """Input checks, `adapt`, and the data preparation of `fit`/`evaluate`."""
+    """Input checks, `adapt`, and the data preparation of `fit`/`evaluate`.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> mae = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=0)
+    >>> mae.adapt(x)  # `fit` does it itself on arrays
+    >>> mae.data_kind, mae.normalizer_adapted
+    ('vectors', True)
+    >>> mae.neighbors(x).shape  # searched after the normalization
+    (256, 5)
+    >>> mae.check_inputs(np.zeros((4, 2), "float32"))
+    Traceback (most recent call last):
+    ...
+    ValueError: MixtureAutoencoder expects data of shape (batch, 5); received ...
+    """
 
     def check_inputs(self, x) -> None:
+        """Raises `ValueError` unless `x` is a float batch of the model's samples."""
         mixture_inputs.check_batch(x, self.data_shape)
 
     def _unpack(self, data):
@@ -73,6 +90,20 @@ class MixtureData:
         self.__dict__["_normalizer_adapted"] = bool(value)
 
     def fit(self, x=None, y=None, **kwargs):
+        """Trains the model; takes the arguments of `keras.Model.fit`.
+
+        An array `x` is checked, adapts the normalization (once), gets a
+        `ReseedDeadComponents` callback (when `reseed_threshold > 0`) and
+        its samples' neighbours (`NeighborPairs`, when `neighbor_weight > 0`),
+        and is served in an order fixed by `seed` and the epoch; validation
+        arrays get one fixed neighbour per sample. Other datasets are used
+        as they are: a model that normalizes must have seen an array first
+        (`adapt`), unless the dataset has one as `x` (`ArrayBatches`). Labels
+        `y` are ignored.
+
+        Returns:
+            The `keras.callbacks.History` of `keras.Model.fit`.
+        """
         if hasattr(x, "shape") or isinstance(x, (list, tuple)):
             x = self._validated(x)
             if not self.normalizer_adapted:
@@ -140,6 +171,11 @@ class MixtureData:
         return {**kwargs, "callbacks": [reseeding, *present]}
 
     def evaluate(self, x=None, y=None, **kwargs):
+        """The losses on `x`; takes the arguments of `keras.Model.evaluate`.
+
+        An array `x` is checked and, with the neighbour term on, paired with
+        one fixed neighbour per sample, so repeated evaluations agree.
+        """
         if hasattr(x, "shape"):
             x = self._validated(x)
             if self._uses_neighbors():

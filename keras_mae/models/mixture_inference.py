@@ -17,7 +17,33 @@ from keras_mae.utils.argument_checks import check_int
 
 
 class MixtureInference:
-    """Assignments, codes, reconstructions, anomaly scores and samples."""
+    """Assignments, codes, reconstructions, anomaly scores and samples.
+
+    Examples:
+    The built-in preset `"mae_digits"`, 10 components trained on
+    scikit-learn's 8x8 digits:
+
+    >>> import numpy as np
+    >>> from keras_mae import from_preset
+    >>> from keras_mae.datasets import load_digits
+    >>> from keras_mae.metrics import clustering_accuracy
+    >>> mae = from_preset("mae_digits")
+    >>> x, y = load_digits()
+    >>> x, y = x[:512], y[:512]  # one batch of the default 512
+    >>> mae.predict_proba(x).shape
+    (512, 10)
+    >>> clustering_accuracy(y, mae.predict_clusters(x)) > 0.8
+    True
+    >>> codes, probabilities = mae.encode(x[:4])
+    >>> codes.shape, probabilities.shape
+    ((4, 10, 10), (4, 10))
+    >>> mae.reconstruct(x[:4]).shape, mae.anomaly_score(x[:4]).shape
+    ((4, 8, 8, 1), (4,))
+    >>> mae.decode(np.zeros((4, 10)), component=[0, 1, 2, 3]).shape
+    (4, 8, 8, 1)
+    >>> mae.sample(4, component=0, seed=0).shape
+    (4, 8, 8, 1)
+    """
 
     def _view(self, name: str) -> keras.Model:
         """A functional model over the model's own layers, built once."""
@@ -57,7 +83,12 @@ class MixtureInference:
         return model.predict(inputs, batch_size=batch_size, verbose=0)
 
     def predict_proba(self, x, batch_size: int = 512) -> np.ndarray:
-        """p(k | x) for each sample: float32 array `(n, K)` whose rows sum to 1."""
+        """p(k | x) for each sample: float32 array `(n, K)` whose rows sum to 1.
+
+        Args:
+            x: An array of samples `(n, *input_shape)`, in the data's units.
+            batch_size: How many samples to run at once.
+        """
         return self._predict(self, self._validated(x), batch_size)
 
     def predict_clusters(self, x, batch_size: int = 512) -> np.ndarray:
@@ -66,6 +97,10 @@ class MixtureInference:
 
     def encode(self, x, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """Codes of every component and assignment probabilities.
+
+        Args:
+            x: An array of samples `(n, *input_shape)`.
+            batch_size: How many samples to run at once.
 
         Returns:
             `(codes, probabilities)`: float32 arrays of shapes

@@ -11,7 +11,16 @@ _NAME = "MixtureAutoencoder"
 
 
 def data_kind(sample_shape: tuple) -> str:
-    """`"images"` for `(H, W, C)` samples, `"vectors"` for `(d,)`, else `"other"`."""
+    """`"images"` for `(H, W, C)` samples, `"vectors"` for `(d,)`, else `"other"`.
+
+    Args:
+        sample_shape: The shape of one sample, without the batch axis.
+
+    Examples:
+    >>> from keras_mae.models.mixture_inputs import data_kind
+    >>> data_kind((28, 28, 1)), data_kind((13,)), data_kind((4, 4))
+    ('images', 'vectors', 'other')
+    """
     if len(sample_shape) == 3:
         return "images"
     if len(sample_shape) == 1:
@@ -20,7 +29,25 @@ def data_kind(sample_shape: tuple) -> str:
 
 
 def check_batch(x, data_shape: tuple | None) -> None:
-    """Checks a batch's shape and dtype (also on symbolic or traced tensors)."""
+    """Checks a batch's shape and dtype (also on symbolic or traced tensors).
+
+    Args:
+        x: A batch `(batch, ...)`: an array, or a symbolic or traced tensor.
+        data_shape: The shape of one sample the model was built for, or None.
+
+    Raises:
+        ValueError: If the samples do not have shape `data_shape` or are not
+            floats.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.models.mixture_inputs import check_batch
+    >>> check_batch(np.zeros((4, 3), "float32"), (3,))  # fits: no error
+    >>> check_batch(np.zeros((4, 3), "uint8"), (3,))
+    Traceback (most recent call last):
+    ...
+    ValueError: MixtureAutoencoder expects float data ...; received dtype uint8.
+    """
     shape = shape_tuple(x.shape)[1:]
     if data_shape is not None and shape != data_shape:
         raise ValueError(
@@ -45,6 +72,20 @@ def as_array(x, data_shape: tuple | None) -> np.ndarray:
 
     Returns:
         A float32 array `(n, ...)`.
+
+    Raises:
+        TypeError: For non-numeric data.
+        ValueError: For no batch of samples, another sample shape than
+            `data_shape`, or NaN or infinite values.
+
+    Examples:
+    >>> from keras_mae.models.mixture_inputs import as_array
+    >>> as_array([[1, 2], [3, 4]], None).dtype
+    dtype('float32')
+    >>> as_array([1.0, 2.0], None)
+    Traceback (most recent call last):
+    ...
+    ValueError: MixtureAutoencoder expects a batch of samples, shape (n, features); ...
     """
     expected = format_shape(data_shape) if data_shape else "(n, features)"
     if isinstance(x, (str, bytes)) or x is None:
@@ -94,7 +135,23 @@ def as_array(x, data_shape: tuple | None) -> np.ndarray:
 
 
 def check_unit_range(x: np.ndarray) -> None:
-    """Raises unless `x` lies in [0, 1], which a sigmoid decoder can reproduce."""
+    """Raises unless `x` lies in [0, 1], which a sigmoid decoder can reproduce.
+
+    Args:
+        x: The data.
+
+    Raises:
+        ValueError: If a value of `x` is outside [0, 1].
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.models.mixture_inputs import check_unit_range
+    >>> check_unit_range(np.array([[0.0, 0.5, 1.0]]))  # in range: no error
+    >>> check_unit_range(np.array([[0.0, 255.0]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: MixtureAutoencoder ... in [0, 1]; received values in [0.0, 255.0]. ...
+    """
     low, high = float(x.min()), float(x.max())
     if low < 0.0 or high > 1.0:
         raise ValueError(

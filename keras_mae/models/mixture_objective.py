@@ -16,14 +16,51 @@ from keras_mae.training import Player
 
 
 def split_pairs(data):
-    """`(samples, neighbours)` of a batch; neighbours None for a plain batch."""
+    """`(samples, neighbours)` of a batch; neighbours None for a plain batch.
+
+    Args:
+        data: A batch of samples, or a `NeighborPairs` batch
+            `{"x": samples, "neighbor": neighbours}`.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae.models.mixture_objective import split_pairs
+    >>> x = np.zeros((4, 3), "float32")
+    >>> samples, neighbors = split_pairs({"x": x, "neighbor": x + 1.0})
+    >>> float(neighbors.max())
+    1.0
+    >>> split_pairs(x)[1] is None
+    True
+    """
     if isinstance(data, dict):
         return data["x"], data.get("neighbor")
     return data, None
 
 
 class MixtureObjective:
-    """The autoencoder and discriminator players and their losses."""
+    """The autoencoder and discriminator players and their losses.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> mae = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=0)
+    >>> mae.adapt(x)
+    >>> mae.compile()
+    >>> [player.name for player in mae.players()]
+    ['discriminator', 'autoencoder']
+    >>> loss, logs = mae.discriminator_loss(x, training=False)
+    >>> list(logs)
+    ['d_loss']
+
+    `evaluate` reports every player's loss terms (`autoencoder_loss` with a
+    neighbour of each sample):
+
+    >>> logs = mae.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    >>> sorted(logs)  # doctest: +NORMALIZE_WHITESPACE
+    ['adversarial', 'batch_entropy', 'd_loss', 'loss', 'neighbor',
+     'reconstruction', 'sample_entropy', 'usage_0', 'usage_1', 'usage_2']
+    """
 
     def _autoencoder_layers(self) -> list[keras.layers.Layer]:
         layers = []
@@ -39,6 +76,7 @@ class MixtureObjective:
         ]
 
     def players(self) -> list[Player]:
+        """The discriminator (with `adversarial`), then the autoencoder player."""
         autoencoder = Player(
             name="autoencoder",
             variables=[

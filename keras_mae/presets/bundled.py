@@ -28,6 +28,11 @@ def bundled_roots() -> list[Path]:
     Returns:
         `keras_mae/_bundled_presets` of an installed wheel, then the
         `weights_cards/` of the source checkout keras_mae is imported from.
+
+    Examples:
+    >>> from keras_mae.presets.bundled import bundled_roots
+    >>> any((root / "mae-digits").is_dir() for root in bundled_roots())
+    True
     """
     roots = [_PACKAGE_ROOT / PACKAGE_FOLDER]
     checkout = _PACKAGE_ROOT.parent
@@ -44,6 +49,15 @@ def bundled_folder(folder: str | None) -> Path | None:
 
     Returns:
         The first `root / folder` holding a `metadata.json`, else None.
+
+    Examples:
+    >>> from keras_mae.presets import list_presets
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> folder = bundled_folder(list_presets()["mae_digits"].folder)
+    >>> folder.name, (folder / "metadata.json").is_file()
+    ('mae-digits', True)
+    >>> bundled_folder("not-a-preset") is None
+    True
     """
     if folder is None:
         return None

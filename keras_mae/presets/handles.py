@@ -39,6 +39,11 @@ class BuiltinHandle:
 
     Args:
         name: The registered preset name.
+
+    Examples:
+    >>> from keras_mae.presets.handles import BuiltinHandle
+    >>> str(BuiltinHandle("mae_digits"))
+    'mae_digits'
     """
 
     name: str
@@ -54,6 +59,11 @@ class HubHandle:
     Args:
         repo_id: `"owner/name"`.
         revision: A branch, tag or commit hash; `None` means the default branch.
+
+    Examples:
+    >>> from keras_mae.presets.handles import HubHandle
+    >>> str(HubHandle("keras-mae/gan-mnist", revision="v1"))
+    'hf://keras-mae/gan-mnist@v1'
     """
 
     repo_id: str
@@ -70,6 +80,12 @@ class LocalHandle:
 
     Args:
         path: The directory, as given (not resolved).
+
+    Examples:
+    >>> from pathlib import Path
+    >>> from keras_mae.presets.handles import LocalHandle
+    >>> LocalHandle(Path("presets")).path.name
+    'presets'
     """
 
     path: Path
@@ -94,8 +110,13 @@ def parse_hub_handle(preset: str) -> HubHandle:
         ValueError: If the string is not a well-formed Hub handle.
 
     Examples:
+    >>> from keras_mae.presets.handles import parse_hub_handle
     >>> parse_hub_handle("hf://keras-mae/gan-mnist@v1")
     HubHandle(repo_id='keras-mae/gan-mnist', revision='v1')
+    >>> parse_hub_handle("hf://gan-mnist")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid Hub handle 'hf://gan-mnist': expected 'hf://owner/name' ...
     """
     if not preset.startswith(HF_PREFIX):
         raise ValueError(
@@ -146,8 +167,19 @@ def parse_preset(
             lists the accepted forms.
 
     Examples:
+    >>> import tempfile
+    >>> from keras_mae.presets.handles import parse_preset
     >>> parse_preset("hf://keras-mae/gan-mnist", builtin_names=set())
     HubHandle(repo_id='keras-mae/gan-mnist', revision=None)
+    >>> parse_preset("mae_digits", builtin_names={"mae_digits"})
+    BuiltinHandle(name='mae_digits')
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     type(parse_preset(folder, builtin_names=set())).__name__
+    'LocalHandle'
+    >>> parse_preset("mae_digitz", builtin_names={"mae_digits"})
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown preset name 'mae_digitz' (built-in presets: mae_digits). ...
     """
     if isinstance(preset, os.PathLike):
         preset = os.fspath(preset)

@@ -31,8 +31,11 @@ def is_offline() -> bool:
         when `huggingface_hub` was imported.
 
     Examples:
-    >>> os.environ["HF_HUB_OFFLINE"] = "1"
-    >>> is_offline()
+    >>> import os
+    >>> from unittest import mock
+    >>> from keras_mae.presets.hub import is_offline
+    >>> with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1"}):
+    ...     is_offline()
     True
     """
     from huggingface_hub import constants
@@ -64,7 +67,22 @@ def download(handle: HubHandle, filenames: Sequence[str]) -> Path:
             in the local cache; the message says so.
 
     Examples:
-    >>> folder = download(HubHandle("owner/name", "main"), ["config.json"])
+    >>> from keras_mae.presets.handles import HubHandle
+    >>> from keras_mae.presets.hub import download
+    >>> handle = HubHandle("keras-mae/gan-mnist", "main")
+    >>> folder = download(handle, ["config.json"])  # doctest: +SKIP
+    >>> sorted(path.name for path in folder.iterdir())  # doctest: +SKIP
+    ['config.json']
+
+    Offline, only what the cache holds:
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1"}):
+    ...     download(HubHandle("owner/not-cached"), ["config.json"])
+    Traceback (most recent call last):
+    ...
+    OSError: Preset hf://owner/not-cached is not in the local Hub cache ...
     """
     import huggingface_hub
     from huggingface_hub import errors
@@ -133,7 +151,18 @@ def upload_folder(
         OSError: If `HF_HUB_OFFLINE` is set.
 
     Examples:
-    >>> upload_folder(HubHandle("me/my-gan"), Path("my_gan_preset"))
+    >>> from pathlib import Path
+    >>> from keras_mae.presets.handles import HubHandle
+    >>> from keras_mae.presets.hub import upload_folder
+    >>> upload_folder(HubHandle("me/my-gan"), Path("my_gan_preset"))  # doctest: +SKIP
+    '0123abcd...'
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1"}):
+    ...     upload_folder(HubHandle("me/my-gan"), Path("my_gan_preset"))
+    Traceback (most recent call last):
+    ...
+    OSError: Cannot upload to hf://me/my-gan: HF_HUB_OFFLINE is set. Unset it to upload.
     """
     if is_offline():
         raise OSError(

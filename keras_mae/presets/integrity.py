@@ -11,10 +11,12 @@ A preset is untrusted input. Before anything in it is read:
 - `metadata.json` must not come from a newer preset format.
 
 Example:
-    >>> import json, pathlib, tempfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "config.json").write_text("{}")
-    >>> sha256_of(folder / "config.json")[:12]
+    >>> import pathlib, tempfile
+    >>> from keras_mae.presets.integrity import sha256_of
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "config.json"
+    ...     _ = path.write_text("{}")
+    ...     sha256_of(path)[:12]
     '44136fa355b3'
 """
 
@@ -62,8 +64,13 @@ def check_file_name(name: Any, source: str) -> str:
             `..`, or is absolute.
 
     Examples:
+    >>> from keras_mae.presets.integrity import check_file_name
     >>> check_file_name("model.weights.h5", "./my_preset")
     'model.weights.h5'
+    >>> check_file_name("../model.weights.h5", "./my_preset")
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset ./my_preset: file names must be plain names ...
     """
     if (
         not isinstance(name, str)
@@ -101,8 +108,17 @@ def resolve_file(directory: Path, name: str, source: str, allow_links: bool) -> 
         FileNotFoundError: If the file is missing.
 
     Examples:
-    >>> resolve_file(Path("p"), "config.json", "p", False)  # doctest: +SKIP
-    PosixPath('p/config.json')
+    The bundled copy of the built-in preset `"mae_digits"`:
+
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import resolve_file
+    >>> folder = bundled_folder("mae-digits")
+    >>> resolve_file(folder, "config.json", "mae_digits", allow_links=False).name
+    'config.json'
+    >>> resolve_file(folder, "model.weights.h5", "mae_digits", allow_links=False)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Preset mae_digits has no file 'model.weights.h5'.
     """
     check_file_name(name, source)
     path = directory / name
@@ -129,8 +145,14 @@ def sha256_of(path: Path) -> str:
         64 lower-case hex digits.
 
     Examples:
-    >>> sha256_of(Path("model.weights.h5"))  # doctest: +SKIP
-    '3f0a...'
+    The sha256 of a preset's `metadata.json` is what the registry pins:
+
+    >>> from keras_mae.presets import list_presets
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import sha256_of
+    >>> path = bundled_folder("mae-digits") / "metadata.json"
+    >>> sha256_of(path) == list_presets()["mae_digits"].metadata_sha256
+    True
     """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -147,6 +169,13 @@ def weights_file_names(metadata: Mapping[str, Any]) -> tuple[str, str]:
 
     Returns:
         The safetensors names for format 2, the `.weights.h5` names for 1.
+
+    Examples:
+    >>> from keras_mae.presets.integrity import weights_file_names
+    >>> weights_file_names({"format_version": 2})
+    ('model.safetensors', 'training_state.safetensors')
+    >>> weights_file_names({"format_version": 1})
+    ('model.weights.h5', 'training_state.weights.h5')
     """
     if metadata["format_version"] == 1:
         return LEGACY_WEIGHTS_FILE, LEGACY_TRAINING_STATE_FILE
@@ -167,7 +196,15 @@ def verify_file(path: Path, metadata: Mapping[str, Any], source: str) -> None:
             both hashes.
 
     Examples:
-    >>> verify_file(path, metadata, "./my_preset")  # doctest: +SKIP
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import read_json, verify_file
+    >>> folder = bundled_folder("mae-digits")
+    >>> metadata = read_json(folder / "metadata.json", "mae_digits")
+    >>> verify_file(folder / "config.json", metadata, "mae_digits")  # no error
+    >>> verify_file(folder / "README.md", metadata, "mae_digits")
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset mae_digits: 'README.md' is not listed in metadata.json, ...
     """
     name = path.name
     record = metadata["files"].get(name)
@@ -206,7 +243,12 @@ def read_json(path: Path, source: str) -> dict[str, Any]:
         ValueError: If the file is too large, not valid JSON, or not an object.
 
     Examples:
-    >>> read_json(Path("my_preset/metadata.json"), "./my_preset")  # doctest: +SKIP
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import read_json
+    >>> path = bundled_folder("mae-digits") / "metadata.json"
+    >>> metadata = read_json(path, "mae_digits")
+    >>> metadata["format_version"], metadata["registered_name"]
+    (2, 'keras_mae>MixtureAutoencoder')
     """
     size = path.stat().st_size
     if size > _MAX_JSON_BYTES:
@@ -240,7 +282,15 @@ def check_metadata(metadata: Mapping[str, Any], source: str) -> None:
             required field is missing or malformed.
 
     Examples:
-    >>> check_metadata(read_json(Path("p/metadata.json"), "p"), "p")  # doctest: +SKIP
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import check_metadata, read_json
+    >>> path = bundled_folder("mae-digits") / "metadata.json"
+    >>> metadata = read_json(path, "mae_digits")
+    >>> check_metadata(metadata, "mae_digits")  # a valid format-2 preset
+    >>> check_metadata({**metadata, "format_version": 3}, "mae_digits")
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset mae_digits uses preset format version 3, but this keras_mae ...
     """
     version = metadata.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -298,6 +348,18 @@ def check_pin(path: Path, expected_sha256: str, source: str) -> None:
     Raises:
         ValueError: If the hashes differ; the message names the file and both
             hashes.
+
+    Examples:
+    >>> from keras_mae.presets import list_presets
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import check_pin
+    >>> path = bundled_folder("mae-digits") / "metadata.json"
+    >>> pin = list_presets()["mae_digits"].metadata_sha256
+    >>> check_pin(path, pin, "mae_digits")  # unchanged since registered
+    >>> check_pin(path, "0" * 64, "mae_digits")
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset mae_digits: metadata.json has sha256 a8cc97e9..., but the ...
     """
     actual = sha256_of(path)
     if actual != expected_sha256:

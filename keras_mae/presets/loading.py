@@ -34,6 +34,19 @@ _REGISTERING_MODULES = ("keras_mae.layers", "keras_mae.models")
 
 
 def register_keras_mae_objects() -> None:
+    """Registers keras_mae's layers and models with Keras, so configs can name them.
+
+    Importing `keras_mae.layers` and `keras_mae.models` registers every class
+    (`keras.saving.register_keras_serializable(package="keras_mae")`);
+    loading calls this before a config is checked and built.
+
+    Examples:
+    >>> import keras
+    >>> from keras_mae.presets.loading import register_keras_mae_objects
+    >>> register_keras_mae_objects()
+    >>> keras.saving.get_registered_object("keras_mae>GAN").__name__
+    'GAN'
+    """
     for module in _REGISTERING_MODULES:
         importlib.import_module(module)
 
@@ -119,8 +132,11 @@ def preset_metadata(
             format.
 
     Examples:
-    >>> preset_metadata("weights_cards/mnist-classifier")["metrics"]  # doctest: +SKIP
-    {'test_accuracy': 0.9918, 'train_accuracy': 0.9989}
+    >>> from keras_mae.presets import preset_metadata
+    >>> preset_metadata("mnist_classifier")["metrics"]
+    {'test_accuracy': 0.992, 'train_accuracy': 0.9979}
+    >>> preset_metadata("hf://keras-mae/gan-mnist")["format_version"]  # doctest: +SKIP
+    2
     """
     file, source = _fetch(preset, revision, [METADATA_FILE])
     metadata = integrity.read_json(file(METADATA_FILE), source)
@@ -160,7 +176,15 @@ def load_preset(
         OSError: If the preset cannot be downloaded and is not cached.
 
     Examples:
-    >>> model = load_preset("./my_gan", load_weights=False)  # doctest: +SKIP
+    >>> from keras_mae.models import GAN, MixtureAutoencoder
+    >>> from keras_mae.presets.loading import load_preset
+    >>> gan = load_preset("gan_mnist", expected_class=GAN, load_weights=False)
+    >>> gan.latent_dim, gan.data_shape  # its architecture, with fresh weights
+    (64, (28, 28, 1))
+    >>> load_preset("gan_mnist", expected_class=MixtureAutoencoder)
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset 'gan_mnist' (bundled copy in ...) holds a GAN ...
     """
     if load_training_state and not load_weights:
         raise ValueError(
@@ -277,8 +301,21 @@ def from_preset(
     Examples:
     >>> import keras_mae
     >>> model = keras_mae.from_preset("mnist_classifier")  # bundled, pinned
-    >>> model = keras_mae.from_preset("./my_gan")  # doctest: +SKIP
+    >>> type(model).__name__
+    'ImageClassifier'
     >>> model = keras_mae.from_preset("hf://owner/my-gan@v1")  # doctest: +SKIP
+
+    A folder written by `save_to_preset` (here a small, untrained GAN):
+
+    >>> import os, tempfile
+    >>> from keras_mae.models import GAN
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = GAN(latent_dim=4, data_shape=(2,)).save_to_preset(
+    ...         os.path.join(folder, "my_gan")
+    ...     )
+    ...     model = keras_mae.from_preset(path)
+    >>> type(model).__name__, model.latent_dim
+    ('GAN', 4)
     """
     return load_preset(
         preset,

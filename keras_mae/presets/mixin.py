@@ -21,12 +21,27 @@ class PresetMixin:
     weights.
 
     Examples:
+    Save a (here small, untrained) model and load it back, to resume
+    training or for inference only:
+
+    >>> import os, tempfile
     >>> from keras_mae.models import GAN
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> gan.compile()
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = gan.save_to_preset(os.path.join(folder.name, "my_gan"))
+    >>> sorted(os.listdir(path))  # doctest: +NORMALIZE_WHITESPACE
+    ['README.md', 'config.json', 'metadata.json', 'model.safetensors',
+     'training_state.safetensors']
+    >>> resumed = GAN.from_preset(path, load_training_state=True)
+    >>> resumed.compiled
+    True
+    >>> sampler = GAN.from_preset(path)  # inference weights only
+    >>> folder.cleanup()
+
+    From the Hub (needs the network):
+
     >>> gan = GAN.from_preset("hf://owner/gan-mnist@v1")  # doctest: +SKIP
-    >>> gan.save_to_preset("my_gan")  # doctest: +SKIP
-    >>> resumed = GAN.from_preset(
-    ...     "./my_gan", load_training_state=True
-    ... )  # doctest: +SKIP
     """
 
     @classmethod
@@ -60,7 +75,14 @@ class PresetMixin:
             OSError: If offline or unreachable and not cached.
 
         Examples:
-        >>> gan = GAN.from_preset("./my_gan")  # doctest: +SKIP
+        >>> from keras_mae.models import GAN, MixtureAutoencoder
+        >>> gan = GAN.from_preset("gan_mnist")  # built-in, bundled
+        >>> gan.generate(2, seed=0).shape
+        (2, 28, 28, 1)
+        >>> MixtureAutoencoder.from_preset("gan_mnist")
+        Traceback (most recent call last):
+        ...
+        ValueError: Preset 'gan_mnist' (bundled copy in ...) holds a GAN ...
         """
         return loading.load_preset(
             preset,
@@ -94,7 +116,17 @@ class PresetMixin:
             The folder.
 
         Examples:
-        >>> gan.save_to_preset("my_gan", metrics={"fid": 12.3})  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from keras_mae.models import GAN
+        >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = gan.save_to_preset(
+        ...         os.path.join(folder, "my_gan"),
+        ...         metrics={"fid": 12.3},
+        ...         include_training_state=False,
+        ...     )
+        ...     sorted(os.listdir(path))
+        ['README.md', 'config.json', 'metadata.json', 'model.safetensors']
         """
         return saving.save_to_preset(
             self,

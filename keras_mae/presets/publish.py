@@ -25,7 +25,22 @@ def check_preset_folder(directory: Path) -> None:
             or the folder holds anything but plain files.
 
     Examples:
-    >>> check_preset_folder(Path("my_gan"))  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.publish import check_preset_folder
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> path = gan.save_to_preset(os.path.join(folder.name, "my_gan"))
+    >>> check_preset_folder(path)  # ready to upload
+    >>> weights = path / "model.safetensors"
+    >>> data = bytearray(weights.read_bytes())
+    >>> data[-1] ^= 1  # one flipped bit
+    >>> _ = weights.write_bytes(bytes(data))
+    >>> check_preset_folder(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset '...my_gan': sha256 mismatch for file 'model.safetensors': ...
+    >>> folder.cleanup()
     """
     source = repr(str(directory))
     if not directory.is_dir():
@@ -85,10 +100,20 @@ def upload_preset(
         OSError: If `HF_HUB_OFFLINE` is set.
 
     Examples:
+    >>> import os, tempfile
     >>> import keras_mae
-    >>> gan.save_to_preset("my_gan")  # doctest: +SKIP
-    >>> keras_mae.upload_preset("hf://me/my-gan", "my_gan")  # doctest: +SKIP
+    >>> from keras_mae.models import GAN
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = GAN(latent_dim=4, data_shape=(2,)).save_to_preset(
+    ...     os.path.join(folder.name, "my_gan")
+    ... )
+    >>> keras_mae.upload_preset("hf://me/my-gan", path)  # doctest: +SKIP
     '3f1c...'
+    >>> keras_mae.upload_preset("me/my-gan", path)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected a Hub handle starting with 'hf://'; received 'me/my-gan'. ...
+    >>> folder.cleanup()
     """
     hub_handle = parse_hub_handle(handle)
     directory = Path(directory)

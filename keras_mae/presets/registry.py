@@ -42,6 +42,7 @@ class PresetInfo:
             count, metrics, ...).
 
     Examples:
+    >>> from keras_mae.presets import PresetInfo
     >>> info = PresetInfo(
     ...     name="gan_demo",
     ...     handle="hf://owner/gan-demo",
@@ -181,8 +182,13 @@ def list_presets(model_class: str | type | None = None) -> dict[str, PresetInfo]
     Examples:
     >>> import keras_mae
     >>> for name, info in keras_mae.list_presets().items():
-    ...     print(name, info.description)  # doctest: +ELLIPSIS
-    ...
+    ...     print(name, info.model_class)
+    gan_mnist keras_mae>GAN
+    mae_digits keras_mae>MixtureAutoencoder
+    mae_mnist keras_mae>MixtureAutoencoder
+    mnist_classifier keras_mae>ImageClassifier
+    >>> list(keras_mae.list_presets(keras_mae.GAN))
+    ['gan_mnist']
     """
     if isinstance(model_class, type):
         model_class = keras.saving.get_registered_name(model_class)

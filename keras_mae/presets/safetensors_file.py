@@ -11,13 +11,16 @@ an oversized one, and compares every tensor's name, dtype and shape with what
 the model expects before any data is loaded.
 
 Example:
-    >>> import tempfile, pathlib
+    >>> import pathlib, tempfile
     >>> import numpy as np
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
+    >>> from keras_mae.presets.safetensors_file import read, write
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "model.safetensors"
     >>> write(path, {"layers/dense/vars/0": np.ones((2, 3), "float32")})
     >>> expected = {"layers/dense/vars/0": ((2, 3), "float32")}
     >>> read(path, expected, "./demo")["layers/dense/vars/0"].shape
     (2, 3)
+    >>> folder.cleanup()
 """
 
 from __future__ import annotations
@@ -62,6 +65,16 @@ def write(
         tensors: Names to NumPy arrays (made contiguous here).
         metadata: Optional string-to-string facts stored in the header
             (e.g. `{"format": "keras_mae"}`).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from keras_mae.presets.safetensors_file import write
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = pathlib.Path(folder) / "model.safetensors"
+        ...     write(path, {"step": np.array(3)}, metadata={"format": "keras_mae"})
+        ...     path.stat().st_size > 0
+        True
     """
     from safetensors.numpy import save_file
 
@@ -87,6 +100,16 @@ def read_header(path: Path, source: str) -> dict[str, tuple[tuple, str]]:
         ValueError: If the file is shorter than its header claims, the
             header is larger than `MAX_HEADER_BYTES`, not JSON, or names a
             dtype that is not a plain number type.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from keras_mae.presets.safetensors_file import read_header, write
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = pathlib.Path(folder) / "model.safetensors"
+        ...     write(path, {"kernel": np.zeros((2, 3), "float16")})
+        ...     read_header(path, "./demo")
+        {'kernel': ((2, 3), 'float16')}
     """
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -168,6 +191,22 @@ def read(
         ValueError: For a missing or extra tensor, a wrong shape or dtype
             (integers may change width when their values fit), or a
             malformed file; the message names the tensor(s).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import numpy as np
+        >>> from keras_mae.presets.safetensors_file import read, write
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = pathlib.Path(folder.name) / "model.safetensors"
+        >>> write(path, {"kernel": np.ones((2, 3), "float16")})
+        >>> weights = read(path, {"kernel": ((2, 3), "float32")}, "./demo", True)
+        >>> weights["kernel"].dtype  # float16 on disk, float32 variables
+        dtype('float32')
+        >>> read(path, {"kernel": ((3, 2), "float16")}, "./demo")
+        Traceback (most recent call last):
+        ...
+        ValueError: Preset ./demo: tensor 'kernel' ... the model expects (3, 2).
+        >>> folder.cleanup()
     """
     declared = read_header(path, source)
     missing = set(expected) - set(declared)

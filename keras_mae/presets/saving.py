@@ -42,7 +42,14 @@ _OWN_FILES = {
 
 
 def keras_mae_version() -> str:
-    """The installed keras_mae version, or "unknown" when run from a checkout."""
+    """The installed keras_mae version, or "unknown" when run from a checkout.
+
+    Examples:
+    >>> import keras_mae
+    >>> from keras_mae.presets.saving import keras_mae_version
+    >>> keras_mae_version() in (keras_mae.__version__, "unknown")
+    True
+    """
     try:
         return importlib.metadata.version("keras-mae")
     except importlib.metadata.PackageNotFoundError:
@@ -208,8 +215,17 @@ def save_to_preset(
             does not fit `weights_dtype`.
 
     Examples:
-    >>> gan.save_to_preset("my_gan")  # doctest: +SKIP
-    PosixPath('my_gan')
+    >>> import json, os, tempfile
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.saving import save_to_preset
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_to_preset(
+    ...         gan, os.path.join(folder, "my_gan"), weights_dtype="float16"
+    ...     )
+    ...     metadata = json.loads((path / "metadata.json").read_text())
+    >>> metadata["weights_dtype"], sorted(metadata["files"])
+    ('float16', ['config.json', 'model.safetensors', 'training_state.safetensors'])
     """
     if not isinstance(model, keras.Model):
         raise TypeError(

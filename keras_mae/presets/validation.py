@@ -129,6 +129,7 @@ def normalize_backend_modules(config: Any) -> None:
         config: A parsed `config.json`, modified in place.
 
     Examples:
+    >>> from keras_mae.presets.validation import normalize_backend_modules
     >>> config = {"module": "keras.src.backend.torch.optimizers.torch_adam",
     ...           "class_name": "Adam", "config": {}}
     >>> normalize_backend_modules(config)
@@ -260,8 +261,17 @@ def check_config(config: Mapping[str, Any], source: str) -> type:
             if the top-level object is not a registered keras_mae model.
 
     Examples:
-    >>> check_config(read_json(Path("p/config.json"), "p"), "p")  # doctest: +SKIP
+    >>> from keras_mae.presets.bundled import bundled_folder
+    >>> from keras_mae.presets.integrity import read_json
+    >>> from keras_mae.presets.validation import check_config
+    >>> config = read_json(bundled_folder("gan-mnist") / "config.json", "gan_mnist")
+    >>> check_config(config, "gan_mnist")
     <class 'keras_mae.models.gan.GAN'>
+    >>> lambda_layer = {"module": "keras.layers", "class_name": "Lambda", "config": {}}
+    >>> check_config(lambda_layer, "./evil")
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset ./evil: refusing layer 'Lambda' at config.json:$: it can ...
     """
     for obj, where in _walk_objects(config, "$"):
         class_name = obj["class_name"]

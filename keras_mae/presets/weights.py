@@ -49,8 +49,11 @@ def training_layers(model: keras.Model) -> list[keras.layers.Layer]:
         TypeError: If the method returns something other than layers.
 
     Examples:
-    >>> training_layers(gan)  # doctest: +SKIP
-    [<Sequential name=discriminator, built=True>]
+    >>> from keras_mae.models import GAN
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)  # MLP networks
+    >>> from keras_mae.presets.weights import training_layers
+    >>> [layer.name for layer in training_layers(gan)]
+    ['discriminator']
     """
     method = getattr(model, "preset_training_layers", None)
     layers = list(method()) if callable(method) else []
@@ -64,7 +67,24 @@ def training_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def built_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
-    """The model's optimizer if it is compiled and its variables exist."""
+    """The model's optimizer if it is compiled and its variables exist.
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        `model.optimizer`, or None if it has none or it is not built.
+
+    Examples:
+    >>> from keras_mae.models import GAN
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)  # MLP networks
+    >>> from keras_mae.presets.weights import built_optimizer
+    >>> built_optimizer(gan) is None
+    True
+    >>> gan.compile()  # keras_mae models build their optimizers in `compile`
+    >>> built_optimizer(gan) is gan.optimizer
+    True
+    """
     optimizer = getattr(model, "optimizer", None)
     if isinstance(optimizer, keras.optimizers.Optimizer) and optimizer.built:
         return optimizer
@@ -122,7 +142,23 @@ WEIGHTS_DTYPES = (None, "float16")
 
 
 def check_weights_dtype(weights_dtype: str | None) -> str | None:
-    """Returns `weights_dtype` if it is one of `WEIGHTS_DTYPES`, else raises."""
+    """Returns `weights_dtype` if it is one of `WEIGHTS_DTYPES`, else raises.
+
+    Args:
+        weights_dtype: None or `"float16"`.
+
+    Raises:
+        ValueError: For any other value.
+
+    Examples:
+    >>> from keras_mae.presets.weights import check_weights_dtype
+    >>> check_weights_dtype("float16")
+    'float16'
+    >>> check_weights_dtype("bfloat16")
+    Traceback (most recent call last):
+    ...
+    ValueError: `weights_dtype` must be one of (None, 'float16'); received 'bfloat16'.
+    """
     if weights_dtype not in WEIGHTS_DTYPES:
         raise ValueError(
             f"`weights_dtype` must be one of {WEIGHTS_DTYPES}; "
@@ -234,9 +270,13 @@ def inference_tensors(
         ValueError: If `weights_dtype` is unknown, or a weight does not fit it.
 
     Examples:
+    >>> import keras
+    >>> from keras_mae.presets.weights import inference_tensors
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> sorted(inference_tensors(model))
     ['layers/dense/vars/0', 'layers/dense/vars/1']
+    >>> inference_tensors(model, "float16")["layers/dense/vars/0"].dtype
+    dtype('float16')
     """
     check_weights_dtype(weights_dtype)
     tensors = _collect(model, _inference_skip_list(model))
@@ -258,7 +298,17 @@ def save_inference(
         weights_dtype: As in `inference_tensors`.
 
     Examples:
-    >>> save_inference(gan, Path("p/model.safetensors"))  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from keras_mae.models import GAN
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)  # MLP networks
+    >>> from keras_mae.presets.weights import load_inference, save_inference
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "model.safetensors"
+    ...     save_inference(gan, path)  # the generator; not the discriminator
+    ...     other = GAN(latent_dim=4, data_shape=(2,), seed=1)
+    ...     load_inference(other, path, "./demo")
+    >>> bool((other.generate(3, seed=0) == gan.generate(3, seed=0)).all())
+    True
     """
     safetensors_file.write(
         path, inference_tensors(model, weights_dtype), {"format": "keras_mae"}
@@ -283,7 +333,20 @@ def load_inference(
         ValueError: For a missing, extra or mis-shaped tensor or a wrong dtype.
 
     Examples:
-    >>> load_inference(gan, Path("p/model.safetensors"), "p")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.weights import load_inference, save_inference
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "model.safetensors"
+    >>> save_inference(gan, path, weights_dtype="float16")
+    >>> load_inference(gan, path, "./demo", stored_float16=True)
+    >>> wider = GAN(latent_dim=8, data_shape=(2,))
+    >>> load_inference(wider, path, "./demo", stored_float16=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: Preset ./demo: tensor ... (4, 128); the model expects (8, 128).
+    >>> folder.cleanup()
     """
     skip = _inference_skip_list(model)
     expected = _expected(_collect(model, skip))
@@ -318,7 +381,13 @@ def save_training(model: keras.Model, path: Path) -> dict:
         optimizer state was written.
 
     Examples:
-    >>> save_training(gan, Path("p/training_state.safetensors"))  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from keras_mae.models import GAN
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)  # MLP networks
+    >>> from keras_mae.presets.weights import save_training
+    >>> gan.compile()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_training(gan, pathlib.Path(folder) / "training_state.safetensors")
     {'layers': ['discriminator'], 'optimizer': True}
     """
     state = _training_state(model, build_optimizer=False)
@@ -347,7 +416,21 @@ def load_training(model: keras.Model, path: Path, summary: dict, source: str) ->
             or the file does not match the model's training variables.
 
     Examples:
-    >>> load_training(gan, path, summary, "p")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.weights import load_training, save_training
+    >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> gan.compile()
+    >>> resumed = GAN(latent_dim=4, data_shape=(2,), seed=0)
+    >>> resumed.compile()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "training_state.safetensors"
+    ...     summary = save_training(gan, path)
+    ...     load_training(resumed, path, summary, "./demo")
+    >>> import numpy as np
+    >>> pairs = zip(resumed.discriminator.weights, gan.discriminator.weights)
+    >>> all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
+    True
     """
     state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
     skip = _metrics(state)
@@ -365,7 +448,17 @@ def legacy_tensors(path: Path) -> dict[str, np.ndarray]:
         Dataset path (`layers/dense/vars/0`) to array, float16 kept.
 
     Examples:
-    >>> legacy_tensors(Path("p/model.weights.h5"))  # doctest: +SKIP
+    A Keras weights file is what a format-1 preset holds:
+
+    >>> import pathlib, tempfile
+    >>> import keras
+    >>> from keras_mae.presets.weights import legacy_tensors
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "model.weights.h5"
+    ...     model.save_weights(path)
+    ...     sorted(legacy_tensors(path))
+    ['layers/dense/vars/0', 'layers/dense/vars/1']
     """
     found = {}
 
@@ -388,7 +481,17 @@ def load_legacy_inference_weights(model: keras.Model, path: Path) -> None:
         path: The `.weights.h5` file.
 
     Examples:
-    >>> load_legacy_inference_weights(gan, Path("p/model.weights.h5"))  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> import keras, numpy as np
+    >>> from keras_mae.presets.weights import load_legacy_inference_weights
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "model.weights.h5"
+    ...     model.save_weights(path)
+    ...     load_legacy_inference_weights(other, path)
+    >>> bool(np.array_equal(other.get_weights()[0], model.get_weights()[0]))
+    True
     """
     saving_lib.load_weights_only(
         model, str(path), objects_to_skip=_inference_skip_list(model)
@@ -396,7 +499,20 @@ def load_legacy_inference_weights(model: keras.Model, path: Path) -> None:
 
 
 def has_training_state(model: keras.Model) -> bool:
-    """Whether `model` has training-only layers or a built optimizer."""
+    """Whether `model` has training-only layers or a built optimizer.
+
+    Args:
+        model: A Keras model.
+
+    Examples:
+    >>> import keras
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.weights import has_training_state
+    >>> has_training_state(GAN(latent_dim=4, data_shape=(2,)))  # a discriminator
+    True
+    >>> has_training_state(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+    False
+    """
     return bool(training_layers(model)) or built_optimizer(model) is not None
 
 
@@ -415,8 +531,18 @@ def load_legacy_training_state(model: keras.Model, path: Path, summary: dict) ->
         ValueError: If optimizer state was saved but `model` is not compiled.
 
     Examples:
-    >>> path = Path("p/training_state.weights.h5")
-    >>> load_legacy_training_state(gan, path, summary)  # doctest: +SKIP
+    The format-1 GAN preset of a keras_mae source checkout (its tests'
+    fixture; `from_preset(folder, load_training_state=True)` does the same):
+
+    >>> import pathlib
+    >>> import keras_mae
+    >>> from keras_mae.presets.integrity import read_json
+    >>> from keras_mae.presets.weights import load_legacy_training_state
+    >>> folder = pathlib.Path(keras_mae.__file__).parents[1] / "weights_cards"
+    >>> folder = folder / "format1-test-fixtures" / "gan"
+    >>> gan = keras_mae.from_preset(folder)  # compiled, as it was saved
+    >>> summary = read_json(folder / "metadata.json", "gan")["training_state"]
+    >>> load_legacy_training_state(gan, folder / "training_state.weights.h5", summary)
     """
     state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
     saving_lib.load_weights_only(state, str(path), objects_to_skip=_metrics(state))

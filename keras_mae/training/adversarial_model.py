@@ -84,6 +84,57 @@ class AdversarialModel(keras.Model):
             order `fit` visits arrays in; with a fixed seed, training on the
             same backend is repeatable, also when resumed.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
+
+    Examples:
+    A generator that learns to shift noise until a linear critic cannot tell
+    it from the data (a toy WGAN: two players, one `fit`):
+
+    >>> import keras, numpy as np
+    >>> from keras import ops
+    >>> from keras_mae.training import AdversarialModel, Player
+    >>> class MeanMatcher(AdversarialModel):
+    ...     def __init__(self, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.generator = keras.layers.Dense(2, name="generator")
+    ...         self.critic = keras.layers.Dense(1, name="critic")
+    ...         self.generator.build((None, 2))
+    ...         self.critic.build((None, 2))
+    ...         self.built = True
+    ...
+    ...     def compile(self, **kwargs):
+    ...         optimizers = {
+    ...             "critic": keras.optimizers.Adam(1e-2),
+    ...             "generator": keras.optimizers.Adam(1e-2),
+    ...         }
+    ...         self._compile_players(optimizers, ["c_loss", "g_loss"], {}, **kwargs)
+    ...
+    ...     def players(self):
+    ...         critic = self.critic.trainable_variables
+    ...         generator = self.generator.trainable_variables
+    ...         return [
+    ...             Player("critic", critic, self.player_optimizer("critic"),
+    ...                    self.critic_loss),
+    ...             Player("generator", generator, self.player_optimizer("generator"),
+    ...                    self.generator_loss),
+    ...         ]
+    ...
+    ...     def fake(self, x):
+    ...         noise = keras.random.normal(ops.shape(x), seed=self.seed_generator)
+    ...         return self.generator(noise)
+    ...
+    ...     def critic_loss(self, x, training):
+    ...         loss = ops.mean(self.critic(self.fake(x))) - ops.mean(self.critic(x))
+    ...         return loss, {"c_loss": loss}
+    ...
+    ...     def generator_loss(self, x, training):
+    ...         loss = -ops.mean(self.critic(self.fake(x)))
+    ...         return loss, {"g_loss": loss}
+    >>> x = np.random.default_rng(0).normal(3.0, 1.0, (64, 2)).astype("float32")
+    >>> model = MeanMatcher(seed=0)
+    >>> model.compile()
+    >>> history = model.fit(x, batch_size=32, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['c_loss', 'g_loss']
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
@@ -183,11 +234,13 @@ class AdversarialModel(keras.Model):
         return self._player_optimizers[name]
 
     def get_compile_config(self):
+        """The arguments `compile` was called with, serialized (None before)."""
         if self._player_compile_config is None:
             return None
         return keras.saving.serialize_keras_object(self._player_compile_config)
 
     def compile_from_config(self, config):
+        """Compiles a loaded model again with `get_compile_config()`'s arguments."""
         config = keras.saving.deserialize_keras_object(config)
         # `compile` builds the optimizer: one that is not built when weights
         # load silently skips its state.
@@ -335,15 +388,19 @@ class AdversarialModel(keras.Model):
     # Training and evaluation.
     @property
     def metrics(self):
+        """One `keras.metrics.Mean` per logged loss (declared in `compile`)."""
         return list(self._loss_trackers.values())
 
     def make_train_function(self, force=False):
+        """Keras's train function, adapted to the backend (`backend`'s)."""
         backend.make_train_function(self, super().make_train_function, force)
 
     def train_step(self, *args):
+        """One update of every player, in order (`backend.train_step`)."""
         return backend.train_step(self, *args)
 
     def test_step(self, *args):
+        """Every player's loss on a batch, no update (`backend.test_step`)."""
         return backend.test_step(self, *args)
 
     def _unpack(self, data):
@@ -405,6 +462,7 @@ class AdversarialModel(keras.Model):
         return found
 
     def save_own_variables(self, store):
+        """Saves the weights and the states of the model's seed generators."""
         super().save_own_variables(store)
         store[_SEED_STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state)
         # Only models with such layers get these keys: other files are unchanged.
@@ -414,6 +472,7 @@ class AdversarialModel(keras.Model):
             )
 
     def load_own_variables(self, store):
+        """Restores what `save_own_variables` saved (older files too)."""
         # The store may be an HDF5 entry without `in`; list its keys.
         keys = list(store.keys())
         own = {k for k in keys if k.startswith(_SEED_STATE_KEY)}
@@ -426,6 +485,7 @@ class AdversarialModel(keras.Model):
                 generator.state.assign(np.asarray(store[key]))
 
     def get_config(self):
+        """The model's config: `keras.Model`'s and the `seed`."""
         config = super().get_config()
         config["seed"] = self.seed
         return config

@@ -18,14 +18,26 @@ class TerminateOnNaNLosses(keras.callbacks.Callback):
     one loss per player (`d_loss`, `g_loss`, ...). This callback checks every
     log whose name ends with `suffix`.
 
+    Pass it to `fit`: `gan.fit(x, epochs=10, callbacks=[TerminateOnNaNLosses()])`.
+
     Args:
         suffix: Which logs to check, by the end of their name.
 
+    Attributes:
+        stopped_on: The name of the log that stopped training, or None.
+
     Examples:
 
-    ```python
-    gan.fit(images, epochs=10, callbacks=[TerminateOnNaNLosses()])
-    ```
+    >>> import keras
+    >>> from keras_mae.training import TerminateOnNaNLosses
+    >>> callback = TerminateOnNaNLosses()
+    >>> callback.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    >>> callback.on_train_batch_end(0, {"d_loss": 0.69, "g_loss": 0.7})
+    >>> callback.stopped_on is None
+    True
+    >>> callback.on_train_batch_end(1, {"d_loss": 0.69, "g_loss": float("nan")})
+    >>> callback.stopped_on, callback.model.stop_training
+    ('g_loss', True)
     """
 
     def __init__(self, suffix: str = "loss"):
@@ -34,6 +46,7 @@ class TerminateOnNaNLosses(keras.callbacks.Callback):
         self.stopped_on: str | None = None
 
     def on_train_batch_end(self, batch, logs=None):
+        """Stops training if a log ending in `suffix` is not finite."""
         for name, value in (logs or {}).items():
             if not name.endswith(self.suffix):
                 continue
@@ -87,4 +100,5 @@ class SetDatasetEpoch(keras.callbacks.Callback):
         self.dataset = dataset
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Calls `dataset.set_epoch(epoch)`."""
         self.dataset.set_epoch(int(epoch))

@@ -40,14 +40,31 @@ class Player:
 
     Examples:
 
-    ```python
-    player = Player(
-        name="generator",
-        variables=gan.generator.trainable_variables,
-        optimizer=keras.optimizers.Adam(2e-4),
-        loss=lambda x, training: gan.generator_loss(x, training),
-    )
-    ```
+    A player fitting a linear model, declared by hand (an
+    `AdversarialModel` subclass returns its players from `players()`; see
+    there for a whole game):
+
+    >>> import keras
+    >>> from keras import ops
+    >>> from keras_mae.training import Player
+    >>> dense = keras.layers.Dense(1)
+    >>> dense.build((None, 2))
+    >>> def loss(x, training):
+    ...     value = ops.mean(ops.square(dense(x) - 1.0))
+    ...     return value, {"fit_loss": value}
+    >>> player = Player(
+    ...     name="fitter",
+    ...     variables=dense.trainable_variables,
+    ...     optimizer=keras.optimizers.Adam(1e-2),
+    ...     loss=loss,
+    ... )
+    >>> value, logs = player.loss(ops.ones((4, 2)), True)
+    >>> list(logs)
+    ['fit_loss']
+    >>> Player("empty", [], keras.optimizers.Adam(), loss)
+    Traceback (most recent call last):
+    ...
+    ValueError: Player 'empty' has no trainable variables.
     """
 
     name: str

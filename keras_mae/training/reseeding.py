@@ -52,14 +52,17 @@ def reseed_component(
 
     Examples:
 
-    >>> import numpy as np
+    >>> import keras, numpy as np
     >>> from keras_mae.models import MixtureAutoencoder
-    >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    >>> mae = MixtureAutoencoder(2, 2, input_shape=(4,), hidden_units=(8,), seed=0)
+    >>> from keras_mae.training import reseed_component
+    >>> keras.utils.set_random_seed(0)  # repeatable initial weights
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> mae = MixtureAutoencoder(3, 2, input_shape=(5,), hidden_units=(16,), seed=0)
     >>> mae.compile()
-    >>> source = int(np.bincount(mae.predict_clusters(x), minlength=2).argmax())
-    >>> moved = reseed_component(mae, 1 - source, source, x, steps=20, seed=0)
-    >>> 0 < moved < 64
+    >>> counts = np.bincount(mae.predict_clusters(x), minlength=3)
+    >>> source, target = int(counts.argmax()), int(counts.argmin())
+    >>> moved = reseed_component(mae, target, source, x, 20, batch_size=64, seed=0)
+    >>> moved > 0  # the emptier component holds samples now
     True
     """
     owner = "reseed_component"
@@ -144,9 +147,19 @@ class ReseedDeadComponents(keras.callbacks.Callback):
 
     Examples:
 
-    ```python
-    mae.fit(x, epochs=30, callbacks=[ReseedDeadComponents(x)])
-    ```
+    `MixtureAutoencoder.fit` on an array adds one itself (with
+    `reseed_threshold`); given one, it uses that instead:
+
+    >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
+    >>> from keras_mae.training import ReseedDeadComponents
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> mae = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=0)
+    >>> mae.compile()
+    >>> reseeding = ReseedDeadComponents(x, patience=5, seed=0, verbose=0)
+    >>> history = mae.fit(x, batch_size=64, callbacks=[reseeding], verbose=0)
+    >>> history.history["reseeded"], reseeding.events  # none dead for 5 epochs yet
+    ([0], [])
     """
 
     def __init__(
@@ -188,6 +201,7 @@ class ReseedDeadComponents(keras.callbacks.Callback):
         self.events: list[tuple[int, int, int, int]] = []
 
     def on_epoch_end(self, epoch, logs=None):
+        """Counts the epochs each component spent below the threshold; re-seeds."""
         logs = logs if logs is not None else {}
         usage = []
         while f"usage_{len(usage)}" in logs:

@@ -19,6 +19,22 @@ logger = logging.getLogger(__name__)
 class RestartResult:
     """What `best_of_restarts` returns.
 
+    Examples:
+
+    >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
+    >>> from keras_mae.training import best_of_restarts
+    >>> def build(seed):
+    ...     model = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=seed)
+    ...     model.compile()
+    ...     return model
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> result = best_of_restarts(build, x, restarts=2, batch_size=64, verbose=0)
+    >>> result.seed in result.scores, sorted(result.scores)
+    (True, [0, 1])
+    >>> result.model.seed == result.seed, len(result.history.history["loss"])
+    (True, 1)
+
     Attributes:
         model: The trained model with the lowest final `monitor` value.
         seed: The seed it was built and trained with.
@@ -62,11 +78,11 @@ def best_restart_seed(scores: Mapping[int, float]) -> int | None:
 
     Examples:
 
-    ```python
-    from keras_mae.training import best_restart_seed
-
-    best_restart_seed({0: -11.25, 1: -11.22, 2: float("nan")})  # 0
-    ```
+    >>> from keras_mae.training import best_restart_seed
+    >>> best_restart_seed({0: -11.25, 1: -11.22, 2: float("nan")})
+    0
+    >>> best_restart_seed({3: float("nan")}) is None
+    True
     """
     best, best_value = None, math.inf
     for seed, value in scores.items():
@@ -141,21 +157,26 @@ def best_of_restarts(
 
     Examples:
 
-    ```python
-    from keras_mae.datasets import load_digits
-    from keras_mae.models import MixtureAutoencoder
-    from keras_mae.training import best_of_restarts
+    Two restarts of a small model for one epoch each (`screen_epochs=1`:
+    only the better one then trains on, to `epochs=2`):
 
-    def build(seed):
-        model = MixtureAutoencoder(10, latent_dim=10, seed=seed)
-        model.compile()
-        return model
-
-    x, _ = load_digits()
-    result = best_of_restarts(build, x[:512], restarts=2, epochs=1, verbose=0)
-    clusters = result.model.predict_clusters(x[:512])
-    result.scores  # {0: ..., 1: ...}: the final loss of each restart
-    ```
+    >>> import numpy as np
+    >>> from keras_mae import MixtureAutoencoder
+    >>> from keras_mae.training import best_of_restarts
+    >>> def build(seed):
+    ...     model = MixtureAutoencoder(3, 2, hidden_units=(16,), seed=seed)
+    ...     model.compile()
+    ...     return model
+    >>> x = np.random.default_rng(0).normal(50.0, 10.0, (256, 5)).astype("float32")
+    >>> result = best_of_restarts(
+    ...     build, x, restarts=2, screen_epochs=1, epochs=2, batch_size=64, verbose=0
+    ... )
+    >>> sorted(result.scores)  # the loss of each restart after its first epoch
+    [0, 1]
+    >>> len(result.history.history["loss"])  # the chosen one's two epochs
+    2
+    >>> result.model.predict_clusters(x).shape
+    (256,)
     """
     if not callable(build_model):
         raise TypeError(

@@ -6,6 +6,7 @@ received.
 
 Example:
 
+>>> from keras_mae.utils.argument_checks import check_int
 >>> check_int("GAN", "latent_dim", 64)
 64
 >>> check_int("GAN", "latent_dim", 0)
@@ -31,6 +32,27 @@ def check_int(owner: str, argument: str, value, minimum: int = 1, maximum=None) 
         value: The value received.
         minimum: Smallest accepted value.
         maximum: If given, values must be below it (`[minimum, maximum)`).
+
+    Returns:
+        `value` as an int.
+
+    Raises:
+        ValueError: If `value` is not an integer in the accepted range.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from keras_mae.utils.argument_checks import check_int
+    >>> check_int("ArrayBatches", "batch_size", np.int64(32))
+    32
+    >>> check_int("reseed_component", "target", 3, 0, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: reseed_component expects `target` to be an integer in [0, 3); ...
+    >>> check_int("GAN", "latent_dim", 64.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: GAN expects `latent_dim` to be an integer >= 1; received 64.0.
     """
     accepted = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if accepted:
@@ -63,6 +85,24 @@ def check_number(
         maximum: If given, values must be below it.
         include_minimum: Whether `minimum` itself is accepted.
         what: Optional words on the meaning, added in brackets to the error.
+
+    Returns:
+        `value` as a float.
+
+    Raises:
+        ValueError: If `value` is not a number in the accepted range.
+
+    Examples:
+
+    >>> from keras_mae.utils.argument_checks import check_number
+    >>> check_number("RandomAffine", "rotation", 15, 0.0, 180.0)
+    15.0
+    >>> check_number(
+    ...     "RandomAffine", "shift", 1.5, 0.0, 1.0, what="a fraction of the image side"
+    ... )
+    Traceback (most recent call last):
+    ...
+    ValueError: RandomAffine expects `shift` to be in [0, 1) (...); received 1.5.
     """
     accepted = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if accepted:

@@ -60,6 +60,7 @@ def auto_batch_size(n_samples: int) -> int:
 
     Examples:
 
+    >>> from keras_mae.wrappers import auto_batch_size
     >>> auto_batch_size(178), auto_batch_size(1797), auto_batch_size(70000)
     (22, 225, 256)
     """
@@ -92,6 +93,7 @@ def auto_epochs(n_samples: int, batch_size: int) -> int:
 
     Examples:
 
+    >>> from keras_mae.wrappers import auto_batch_size, auto_epochs
     >>> auto_epochs(178, auto_batch_size(178)), auto_epochs(70000, 256)
     (223, 50)
     """
@@ -217,25 +219,33 @@ class MixtureClustering(
     Examples:
 
     ```python
-    from sklearn.datasets import load_wine
+    from sklearn.datasets import make_blobs
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from keras_mae.metrics import clustering_accuracy
     from keras_mae.wrappers import MixtureClustering
 
-    x, y = load_wine(return_X_y=True)  # 178 wines, 13 chemical measurements
-    pipeline = make_pipeline(
-        StandardScaler(), MixtureClustering(n_clusters=3, epochs=2, random_state=0)
+    x, y = make_blobs(n_samples=256, n_features=5, centers=3, random_state=0)
+    clustering = MixtureClustering(
+        n_clusters=3,
+        latent_dim=2,
+        epochs=1,
+        batch_size=64,
+        random_state=0,
+        model_kwargs={"hidden_units": (16,)},
     )
-    labels = pipeline.fit_predict(x)  # (178,) ints in [0, 3)
+    pipeline = make_pipeline(StandardScaler(), clustering)
+    labels = pipeline.fit_predict(x)  # (256,) ints in [0, 3)
     accuracy = clustering_accuracy(y, labels)  # in [0, 1]
-    codes = pipeline.transform(x)  # (178, 10): each wine's code
-    probabilities = pipeline.predict_proba(x)  # (178, 3), rows sum to 1
+    codes = pipeline.transform(x)  # (256, 2): each sample's code
+    probabilities = pipeline.predict_proba(x)  # (256, 3), rows sum to 1
     ```
 
-    `epochs=2` keeps the example quick; the default `epochs="auto"` trains
-    these 178 samples 223 epochs.
+    One epoch of small networks keeps the example quick; the defaults
+    (`epochs="auto"`, `batch_size="auto"`, `hidden_units=(512, 256)`) train
+    these 256 samples 250 epochs of 8 batches (scikit-learn's wine data, 178
+    samples: 223 epochs of 9).
     """
 
     def __init__(

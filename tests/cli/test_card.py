@@ -9,13 +9,8 @@ import pytest
 from keras_mae.cli import card
 from keras_mae.cli.main import main
 from keras_mae.presets import integrity
-from tests.testing import run_docstring_examples
 
 CARDS = Path(__file__).resolve().parents[2] / "weights_cards"
-
-
-def test_docstring_examples():
-    run_docstring_examples(card)
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 import numpy as np
 
-from keras_mae.datasets import digits as digits_module
 from keras_mae.datasets import load_digits
-from tests.testing import run_docstring_examples
 
 
 def test_load_digits():
@@ -21,7 +19,3 @@ def test_images_keep_pixel_layout():
     x, _ = load_digits()
     raw = sklearn_load_digits()
     np.testing.assert_allclose(x[5, :, :, 0] * 16, raw.images[5])
-
-
-def test_docstring_examples():
-    run_docstring_examples(digits_module)

@@ -6,7 +6,6 @@ import pytest
 
 from keras_mae.datasets import load_mnist, preprocess_images
 from keras_mae.datasets import mnist as mnist_module
-from tests.testing import run_docstring_examples
 
 SHARED_MNIST = os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared", "data", "mnist.npz"
@@ -161,7 +160,3 @@ def test_preprocess_images():
 def test_preprocess_images_rejects_bad_input(images, message):
     with pytest.raises(ValueError, match=message):
         preprocess_images(images)
-
-
-def test_docstring_examples():
-    run_docstring_examples(mnist_module)

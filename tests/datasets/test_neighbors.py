@@ -3,7 +3,6 @@ import pytest
 
 from keras_mae.datasets import ArrayBatches, NeighborPairs, nearest_neighbors
 from keras_mae.datasets import neighbors as neighbors_module
-from tests.testing import run_docstring_examples, slow_except_on
 
 
 def random_images(n=60, seed=0):
@@ -179,8 +178,3 @@ def test_pairs_are_a_function_of_seed_and_epoch():
         [fresh[i][k] for i in range(4) for k in ("x", "neighbor")], second, strict=True
     ):
         np.testing.assert_array_equal(a, b)
-
-
-@slow_except_on("torch", "its approximate example compiles pynndescent (25 s)")
-def test_docstring_examples():
-    run_docstring_examples(neighbors_module)

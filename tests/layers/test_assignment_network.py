@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import AssignmentNetwork, assignment_network
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import AssignmentNetwork
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -99,10 +99,6 @@ def test_needs_two_components(num_components):
     message = f"`num_components` to be an integer >= 2; received {num_components}"
     with pytest.raises(ValueError, match=message):
         AssignmentNetwork(num_components)
-
-
-def test_docstring_examples():
-    run_docstring_examples(assignment_network)
 
 
 def test_later_call_with_other_latent_dim_is_rejected():

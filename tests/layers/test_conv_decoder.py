@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import ConvDecoder, conv_decoder
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import ConvDecoder
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,3 @@ def test_wrong_input_shape_names_expected_and_received(shape):
     with pytest.raises(ValueError, match="ConvDecoder expects inputs of shape") as e:
         ConvDecoder((8, 8, 1)).build(shape)
     assert received in str(e.value)
-
-
-def test_docstring_examples():
-    run_docstring_examples(conv_decoder)

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import ConvEncoder, conv_encoder
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import ConvEncoder
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,3 @@ def test_later_call_with_other_image_size_is_rejected():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ConvEncoder(**kwargs)
-
-
-def test_docstring_examples():
-    run_docstring_examples(conv_encoder)

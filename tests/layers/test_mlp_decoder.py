@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import MLPDecoder, mlp_decoder
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import MLPDecoder
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -59,10 +59,6 @@ def test_wrong_input_shape_names_expected_and_received(shape):
     with pytest.raises(ValueError, match="MLPDecoder expects inputs of shape") as e:
         MLPDecoder(2).build(shape)
     assert received in str(e.value)
-
-
-def test_docstring_examples():
-    run_docstring_examples(mlp_decoder)
 
 
 def test_integer_output_shape_means_vectors():

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import MLPEncoder, mlp_encoder
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import MLPEncoder
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,3 @@ def test_wrong_input_shape_names_expected_and_received(shape):
 def test_bad_hidden_units():
     with pytest.raises(ValueError, match="`hidden_units` to be a sequence"):
         MLPEncoder(3, hidden_units=(8, 0))
-
-
-def test_docstring_examples():
-    run_docstring_examples(mlp_encoder)

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mae.layers import ParallelDense, parallel_dense
-from tests.testing import run_docstring_examples, run_layer_test
+from keras_mae.layers import ParallelDense
+from tests.testing import run_layer_test
 
 
 @pytest.mark.parametrize(
@@ -54,10 +54,6 @@ def test_wrong_input_shape_names_expected_and_received(shape):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="`units` to be an integer >= 1"):
         ParallelDense(num_components=2, units=0)
-
-
-def test_docstring_examples():
-    run_docstring_examples(parallel_dense)
 
 
 def test_copy_component_overwrites_one_component_only():

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_mae.layers import RandomAffine, random_affine
+from keras_mae.layers import RandomAffine
 from keras_mae.layers.random_affine import affine_transforms
-from tests.testing import run_docstring_examples
 
 SIZE = 9  # centre pixel (4, 4)
 # Two batch shapes for (nearly) every test: JAX compiles the resampling once
@@ -34,10 +33,6 @@ def numpy(x):
 
 def images(shape=SMALL, seed=0):
     return np.random.default_rng(seed).uniform(size=shape).astype("float32")
-
-
-def test_docstring_examples():
-    run_docstring_examples(random_affine)
 
 
 # ----------------------------------------------------------------------

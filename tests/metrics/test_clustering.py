@@ -7,8 +7,6 @@ from keras_mae.metrics import (
     clustering_scores,
     normalized_mutual_info,
 )
-from keras_mae.metrics import clustering as clustering_module
-from tests.testing import run_docstring_examples
 
 RNG = np.random.default_rng(0)
 LABELS = RNG.integers(0, 10, size=500)
@@ -107,7 +105,3 @@ def test_bad_labels(y_true, y_pred, message):
     for score in (clustering_accuracy, normalized_mutual_info, adjusted_rand_index):
         with pytest.raises(ValueError, match=message):
             score(y_true, y_pred)
-
-
-def test_docstring_examples():
-    run_docstring_examples(clustering_module)

@@ -8,7 +8,6 @@ from keras_mae.metrics import (
     ImprovedPrecisionRecall,
     KernelInceptionDistance,
 )
-from keras_mae.metrics import features as features_module
 from keras_mae.metrics.features import (
     DEFAULT_EXTRACTOR_PRESET,
     ImageFeatureMetric,
@@ -20,7 +19,6 @@ from keras_mae.metrics.features import (
 )
 from keras_mae.models import ImageClassifier
 from keras_mae.presets import list_presets, registry
-from tests.testing import run_docstring_examples
 
 
 def _flatten_extractor(shape=(4, 4, 1)):
@@ -56,10 +54,6 @@ def fake_presets(monkeypatch):
 
     monkeypatch.setattr(keras_mae.presets, "from_preset", fake_from_preset)
     return loaded
-
-
-def test_docstring_examples():
-    run_docstring_examples(features_module)
 
 
 def test_the_default_preset_is_the_registered_mnist_classifier():

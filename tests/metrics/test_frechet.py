@@ -11,7 +11,6 @@ from keras_mae.presets import hub, list_presets, registry
 from tests.conftest import MNIST_PATH
 from tests.models.test_image_classifier import MNIST_PRESET
 from tests.presets import models_for_tests
-from tests.testing import run_docstring_examples
 
 
 def _random_covariance(rng, dim):
@@ -200,10 +199,6 @@ def test_image_sets_must_match_and_have_two_images():
         fd(np.zeros((3, 4, 4, 1)), np.zeros((3, 4, 4, 2)))
     with pytest.raises(ValueError, match="at least 2 images; received 1"):
         fd.statistics(np.zeros((1, 4, 4, 1), "float32"))
-
-
-def test_docstring_examples():
-    run_docstring_examples(frechet_module)
 
 
 def test_classifier_and_its_preset_contribute_their_features(tmp_path):

@@ -10,10 +10,8 @@ from keras_mae.metrics import (
     frechet_distance,
     kernel_inception_distance,
 )
-from keras_mae.metrics import kernel_inception as kid_module
 from keras_mae.metrics.features import DEFAULT_EXTRACTOR_PRESET
 from keras_mae.presets import registry
-from tests.testing import run_docstring_examples
 
 
 def _kernel(a, b):
@@ -332,7 +330,3 @@ def test_bad_image_sets():
     identity = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Identity()])
     with pytest.raises(ValueError, match=r"returned shape \(3, 4, 4, 1\)"):
         KernelInceptionDistance(identity).features(np.zeros((3, 4, 4, 1)))
-
-
-def test_docstring_examples():
-    run_docstring_examples(kid_module)

@@ -7,10 +7,8 @@ from scipy.spatial.distance import cdist
 
 import keras_mae.presets
 from keras_mae.metrics import ImprovedPrecisionRecall, improved_precision_recall
-from keras_mae.metrics import precision_recall as pr_module
 from keras_mae.metrics.features import DEFAULT_EXTRACTOR_PRESET
 from keras_mae.presets import registry
-from tests.testing import run_docstring_examples
 
 
 def _reference(real, generated, k):
@@ -269,7 +267,3 @@ def test_bad_image_sets(monkeypatch):
     monkeypatch.setattr(keras_mae.presets, "from_preset", lambda preset: Autoencoder())
     with pytest.raises(ValueError, match="ImprovedPrecisionRecall expects the preset"):
         ImprovedPrecisionRecall("p")
-
-
-def test_docstring_examples():
-    run_docstring_examples(pr_module)

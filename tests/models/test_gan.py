@@ -7,7 +7,6 @@ import pytest
 from keras_mae.models import GAN
 from keras_mae.training import TerminateOnNaNLosses
 from tests.conftest import BACKEND, mlp
-from tests.testing import run_fenced_examples
 
 
 def make_gan(latent_dim=4, units=32, seed=0, **kwargs):
@@ -337,7 +336,3 @@ def test_default_networks_need_a_data_shape():
         GAN(latent_dim=8)
     with pytest.raises(ValueError, match=r"data_shape=\(3,\) but the generator"):
         GAN(mlp(4, 2), mlp(2, 1), latent_dim=4, data_shape=(3,))
-
-
-def test_docstring_example():
-    run_fenced_examples(GAN)

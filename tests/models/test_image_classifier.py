@@ -9,7 +9,6 @@ import keras_mae
 from keras_mae.cli.data import load_split
 from keras_mae.models import ImageClassifier
 from tests.conftest import MNIST_PATH, REPO_ROOT
-from tests.testing import run_fenced_examples
 
 MNIST_PRESET = os.path.join(REPO_ROOT, "weights_cards", "mnist-classifier")
 
@@ -113,10 +112,6 @@ def test_bad_images_name_what_was_expected(images, message):
 def test_bad_arguments_name_what_was_expected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ImageClassifier(**kwargs)
-
-
-def test_docstring_example():
-    run_fenced_examples(ImageClassifier)
 
 
 def test_published_mnist_classifier_preset():

@@ -13,9 +13,8 @@ from keras_mae.cli.data import load_split
 from keras_mae.datasets import NeighborPairs, nearest_neighbors
 from keras_mae.layers import MLPDecoder, MLPEncoder
 from keras_mae.metrics import clustering_accuracy
-from keras_mae.models import MixtureAutoencoder, losses, mixture_autoencoder
+from keras_mae.models import MixtureAutoencoder, losses
 from tests.conftest import MNIST_PATH, REPO_ROOT
-from tests.testing import run_docstring_examples
 
 NUM_COMPONENTS = 10
 EPOCHS = 60
@@ -451,10 +450,6 @@ def test_compiling_before_building_gives_the_same_training_state():
     assert [tuple(v.shape) for v in late.optimizer.variables] == [
         tuple(v.shape) for v in early.optimizer.variables
     ]
-
-
-def test_docstring_example():
-    run_docstring_examples(mixture_autoencoder)
 
 
 # The digit each component of weights_cards/mae-mnist holds (its model card).

@@ -6,8 +6,7 @@ import pytest
 
 from keras_mae.metrics import clustering_accuracy
 from keras_mae.models import MixtureAutoencoder
-from keras_mae.training import ReseedDeadComponents, reseed_component, reseeding
-from tests.testing import run_docstring_examples
+from keras_mae.training import ReseedDeadComponents, reseed_component
 
 CENTERS = np.array([[3, 0], [-3, 0], [0, 3], [0, -3]], "float32")
 
@@ -173,7 +172,3 @@ def test_the_epochs_in_a_row_live_in_the_model_and_are_saved(fitted, tmp_path):
     assert [event[:2] for event in second.events] == [(2, 1)]
     assert loaded.reseed_counters[1] == 0
     assert np.sum(loaded.predict_clusters(x) == 1) > 0
-
-
-def test_docstring_examples():
-    run_docstring_examples(reseeding)

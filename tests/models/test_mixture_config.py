@@ -3,11 +3,6 @@
 import pytest
 
 from keras_mae.models import mixture_config
-from tests.testing import run_docstring_examples
-
-
-def test_docstring_examples():
-    run_docstring_examples(mixture_config)
 
 
 def test_check_objective_converts_and_sorts():

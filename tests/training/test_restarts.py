@@ -8,7 +8,6 @@ import pytest
 
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import RestartResult, best_of_restarts, best_restart_seed
-from tests.testing import run_fenced_examples
 
 
 def _build_mae(seed):
@@ -215,8 +214,3 @@ def test_best_restart_seed_is_the_rule_of_best_of_restarts():
     assert best_restart_seed({0: -math.inf, 1: math.nan}) is None
     assert best_restart_seed({}) is None
     assert best_restart_seed({0: np.float32(2.0), 1: np.float64(1.0)}) == 1
-
-
-def test_docstring_example():
-    run_fenced_examples(best_of_restarts)
-    run_fenced_examples(best_restart_seed)

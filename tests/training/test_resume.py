@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 
 from keras_mae.datasets import ArrayBatches
-from keras_mae.datasets import batches as batches_module
 from keras_mae.models import GAN
 from keras_mae.training import AdversarialModel, SetDatasetEpoch
 from tests import resume
 from tests.conftest import BACKEND, mlp
-from tests.testing import run_docstring_examples, run_fenced_examples
 
 
 def samples(n=10):
@@ -166,11 +164,6 @@ def test_bad_epoch_and_stream():
 def test_workers_reach_the_py_dataset():
     batches = ArrayBatches(samples(), workers=2, max_queue_size=3)
     assert (batches.workers, batches.max_queue_size) == (2, 3)
-
-
-def test_docstring_examples():
-    run_docstring_examples(batches_module)
-    run_fenced_examples(SetDatasetEpoch)
 
 
 # ----------------------------------------------------------------------

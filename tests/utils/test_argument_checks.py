@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_mae.utils import argument_checks
 from keras_mae.utils.argument_checks import check_int, check_number
-from tests.testing import run_docstring_examples
 
 
 @pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3)])
@@ -66,7 +64,3 @@ def test_check_number_rejects_with_what_was_expected_and_received(
     with pytest.raises(ValueError) as info:
         check_number("Owner", "weight", value, **kwargs)
     assert str(info.value) == "Owner expects `weight` " + message
-
-
-def test_docstring_examples():
-    run_docstring_examples(argument_checks)

@@ -16,8 +16,7 @@ from sklearn.utils.estimator_checks import check_estimator
 from keras_mae.metrics import clustering_accuracy
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.wrappers import MixtureClustering, auto_batch_size, auto_epochs
-from keras_mae.wrappers import clustering as clustering_module
-from tests.testing import run_docstring_examples, run_fenced_examples, slow_except_on
+from tests.testing import slow_except_on
 
 # A small network and few steps: most tests here fit in about a second. On
 # JAX most of that is compiling the train step (see `jax_compilation_cache`
@@ -103,11 +102,6 @@ def test_auto_rules_refuse_bad_arguments():
         auto_batch_size(0)
     with pytest.raises(ValueError, match="auto_epochs expects `batch_size`"):
         auto_epochs(100, 0.5)
-
-
-def test_docstring_examples():
-    run_docstring_examples(clustering_module)
-    run_fenced_examples(MixtureClustering)
 
 
 # ----------------------------------------------------------------------
