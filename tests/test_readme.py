@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.testing import slow_except_on
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO_ROOT, "README.md")
 # About two minutes of reading at 250 words a minute, code blocks aside.
@@ -22,6 +24,7 @@ def prose() -> str:
     return re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M)
 
 
+@slow_except_on("jax", "its code paths run on every backend in the model tests")
 def test_python_blocks_run_as_written():
     """Every ```python block, in order, in one namespace (as pasted in a REPL)."""
     namespace: dict = {}

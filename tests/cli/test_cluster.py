@@ -157,6 +157,7 @@ def digits_pngs(folder, count=60, rgb=False, subfolders=False):
     return y[:count]
 
 
+@slow_except_on("jax", "reads files; the image model trains on every backend")
 def test_image_folder_with_class_subfolders(tmp_path, capsys):
     labels = digits_pngs(tmp_path / "images", subfolders=True)
     output = tmp_path / "out"

@@ -19,6 +19,7 @@ from keras_mae.presets import (
 )
 from keras_mae.presets.integrity import sha256_of
 from tests.presets import models_for_tests as m
+from tests.testing import slow_except_on
 
 REPO = "keras-mae-test/tiny"
 ROOT = Path(__file__).resolve().parents[2]
@@ -244,6 +245,7 @@ _SUBPROCESS_LOAD = textwrap.dedent(
 )
 
 
+@slow_except_on("jax", "a fresh interpreter importing huggingface_hub")
 def test_environment_set_before_importing_huggingface_hub(fake_hub, saved, tmp_path):
     """The plain user path: HF_ENDPOINT / HF_HUB_OFFLINE set before any import."""
     model, folder = saved

@@ -18,6 +18,8 @@ from pathlib import Path
 import keras
 import pytest
 
+from tests.testing import slow_except_on
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _LOAD = textwrap.dedent(
@@ -66,6 +68,7 @@ def wheel(tmp_path_factory):
     return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
+@slow_except_on("jax", "packaging: the same wheel for every backend")
 def test_wheel_bundles_the_presets_and_loads_one_offline(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run(

@@ -8,6 +8,7 @@ import pytest
 
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import RestartResult, best_of_restarts, best_restart_seed
+from tests.testing import slow_except_on
 
 
 def _build_mae(seed):
@@ -18,6 +19,7 @@ def _build_mae(seed):
     return model
 
 
+@slow_except_on("jax", "choosing among restarts is backend-free")
 def test_keeps_the_lowest_final_loss_and_reports_every_restart(toy_mixture):
     trained = {}
 
@@ -129,6 +131,7 @@ def test_bad_arguments_give_clear_errors():
         )
 
 
+@slow_except_on("jax", "choosing among restarts is backend-free")
 def test_screening_continues_only_the_best_restart(toy_mixture):
     screened = {}
 
