@@ -15,7 +15,7 @@ import numpy as np
 
 from keras_mae.datasets.neighbors import NeighborPairs, nearest_neighbors
 from keras_mae.models import mixture_inputs
-from keras_mae.training.backend import on_accelerator
+from keras_mae.training.backend import on_accelerator, training_processes
 from keras_mae.training.reseeding import ReseedDeadComponents
 
 _NAME = "MixtureAutoencoder"
@@ -161,6 +161,16 @@ class MixtureData:
             isinstance(callback, ReseedDeadComponents) for callback in present
         ):
             return kwargs
+        processes = training_processes()
+        if processes > 1:
+            # Each process would decide from its own shard's usage and copy
+            # weights the others do not: the replicas would drift apart.
+            raise ValueError(
+                f"{_NAME}: re-seeding (reseed_threshold={self.reseed_threshold}) "
+                f"decides from one process's data, but {processes} processes "
+                "train this model (torch.distributed); pass "
+                "reseed_threshold=0 to the constructor."
+            )
         verbose = int(kwargs.get("verbose", "auto") != 0)
         reseeding = ReseedDeadComponents(
             x, self.reseed_threshold, seed=self.seed, verbose=verbose

@@ -62,6 +62,9 @@ class _TensorFlowBackend(_StatefulSteps):
     def on_accelerator(self) -> bool:
         return bool(self._tf.config.list_logical_devices("GPU"))
 
+    def training_processes(self) -> int:
+        return 1  # tf.distribute runs the replicas in one process
+
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
@@ -94,6 +97,12 @@ class _TorchBackend(_StatefulSteps):
     def on_accelerator(self) -> bool:
         # Keras puts tensors on CUDA or MPS when there is one.
         return keras.ops.zeros(()).device.type != "cpu"
+
+    def training_processes(self) -> int:
+        distributed = self._torch.distributed
+        if distributed.is_available() and distributed.is_initialized():
+            return distributed.get_world_size()
+        return 1
 
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         own = {id(v) for v in player.variables}
@@ -193,6 +202,9 @@ class _JaxBackend:
 
     def on_accelerator(self) -> bool:
         return self._jax.default_backend() != "cpu"
+
+    def training_processes(self) -> int:
+        return 1  # keras.distribution: one program over every local device
 
     def _recompile_without_donation(self, model) -> bool:
         return (
@@ -402,6 +414,21 @@ def on_accelerator() -> bool:
     True
     """
     return _IMPL.on_accelerator()
+
+
+def training_processes() -> int:
+    """How many processes train one model together, each on its own shard.
+
+    More than 1 only for PyTorch under `torch.distributed` (its world size);
+    `keras.distribution` (JAX) and `tf.distribute` run in one process.
+
+    Examples:
+
+    >>> from keras_mae.training.backend import training_processes
+    >>> training_processes()
+    1
+    """
+    return _IMPL.training_processes()
 
 
 def input_gradients(fn: Callable, inputs):

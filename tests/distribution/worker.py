@@ -146,6 +146,9 @@ def make_mae(backend: str):
         adversarial=None if per_replica_loss else "latent",
         batch_entropy_weight=0.0 if per_replica_loss else 1.0,
         latent_discriminator=None,
+        # Under torch.distributed each process would re-seed from its own
+        # shard's usage, so fit refuses re-seeding there.
+        **({"reseed_threshold": 0.0} if backend == "torch" else {}),
         seed=0,
     )
     kwargs = {} if per_replica_loss else {"discriminator_optimizer": _sgd()}

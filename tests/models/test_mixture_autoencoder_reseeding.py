@@ -174,3 +174,20 @@ def test_the_epochs_in_a_row_live_in_the_model_and_are_saved(fitted, tmp_path):
     assert [event[:2] for event in second.events] == [(2, 1)]
     assert loaded.reseed_counters[1] == 0
     assert np.sum(loaded.predict_clusters(x) == 1) > 0
+
+
+def test_reseeding_is_refused_when_processes_train_together(monkeypatch):
+    """Under torch.distributed each process would re-seed from its own shard."""
+    from keras_mae.models import mixture_data
+
+    monkeypatch.setattr(mixture_data, "training_processes", lambda: 2)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    model = MixtureAutoencoder(2, latent_dim=2, hidden_units=(8,), seed=0)
+    model.compile()
+    with pytest.raises(ValueError, match="2 processes train this model.*=0"):
+        model.fit(x, batch_size=32, epochs=1, verbose=0)
+    quiet = MixtureAutoencoder(
+        2, latent_dim=2, hidden_units=(8,), reseed_threshold=0.0, seed=0
+    )
+    quiet.compile()
+    assert "loss" in quiet.fit(x, batch_size=32, epochs=1, verbose=0).history
