@@ -19,185 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from keras_mae.cli import cluster as cluster_commands
-from keras_mae.cli import preset_commands
+from keras_mae.cli import preset_commands, train_commands
 from keras_mae.cli.data import DATA_CHOICES, load_data, load_split
-
-
-def _train(args) -> int:
-    import keras
-
-    from keras_mae import models
-    from keras_mae.layers import RandomAffine
-    from keras_mae.training import best_of_restarts
-
-    for flag, value, unset in (
-        ("--neighbor-weight", args.neighbor_weight, None),
-        ("--consistency-shear", args.consistency_shear, None),
-        ("--restarts", args.restarts, 1),
-        ("--screen-epochs", args.screen_epochs, None),
-    ):
-        if args.model != "mae" and value != unset:
-            raise ValueError(
-                f"{flag} applies to `train mae`; received `train {args.model}`."
-            )
-    if args.restarts < 1:
-        raise ValueError(f"--restarts must be at least 1; received {args.restarts}.")
-    if args.screen_epochs is not None and args.restarts == 1:
-        raise ValueError(
-            "--screen-epochs compares restarts: give --restarts 2 or more; "
-            "received --restarts 1."
-        )
-    shear = args.consistency_shear
-    if shear is not None and not 0.0 <= shear < 1.0:
-        raise ValueError(f"--consistency-shear must be in [0, 1); received {shear}.")
-    if args.model == "classifier":
-        return _train_classifier(args)
-    x, y = load_data(args.data)
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
-    if shear is not None and x.ndim != 4:
-        raise ValueError(
-            "--consistency-shear sets the shear of the image augmentation; "
-            f"{args.data} holds samples of shape {x.shape[1:]}, not images."
-        )
-
-    def build(seed):
-        if args.model == "gan":
-            model = models.GAN(
-                latent_dim=args.latent_dim, data_shape=x.shape[1:], seed=seed
-            )
-            model.compile()
-            return model
-        settings = {}
-        if args.neighbor_weight is not None:
-            settings["neighbor_weight"] = args.neighbor_weight
-        if shear is not None:
-            # The default augmentation (`"auto"`), with another shear.
-            settings["augmentation"] = RandomAffine(
-                shear=shear, seed=seed, name="augmentation"
-            )
-        model = models.MixtureAutoencoder(
-            num_components=args.num_components,
-            latent_dim=args.latent_dim,
-            input_shape=x.shape[1:],
-            seed=seed,
-            **settings,
-        )
-        model.compile()
-        return model
-
-    fit = {"batch_size": args.batch_size, "epochs": args.epochs}
-    start = time.perf_counter()
-    if args.restarts == 1:
-        keras.utils.set_random_seed(args.seed)
-        model = build(args.seed)
-        model.fit(x, verbose=args.verbose, **fit)
-    else:
-        best = best_of_restarts(
-            build,
-            x,
-            args.restarts,
-            args.seed,
-            screen_epochs=args.screen_epochs,
-            verbose=args.verbose,
-            **fit,
-        )
-        model = best.model
-    seconds = time.perf_counter() - start
-    result = {
-        "model": type(model).__name__,
-        "data": args.data,
-        "samples": len(x),
-        "backend": keras.backend.backend(),
-        "train_seconds": round(seconds, 1),
-    }
-    if args.restarts > 1:
-        result["seed"] = best.seed
-        if args.screen_epochs is None:
-            result["final_loss_by_seed"] = best.scores
-        else:
-            result["screen_epochs"] = args.screen_epochs
-            result["screen_loss_by_seed"] = best.scores
-    if args.model == "mae":
-        result.update(_cluster_report(model, x, y))
-    model.save_to_preset(
-        args.output,
-        metrics={k: v for k, v in result.items() if k in ("acc", "nmi", "ari")},
-        include_training_state=not args.inference_only,
-        weights_dtype=_weights_dtype(args),
-    )
-    result["preset"] = args.output
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def _train_classifier(args) -> int:
-    import keras
-    import numpy as np
-
-    from keras_mae.models import ImageClassifier
-
-    (x_train, y_train), (x_test, y_test) = load_split(args.data)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
-    keras.utils.set_random_seed(args.seed)
-    model = ImageClassifier(
-        num_classes=int(max(y_train.max(), y_test.max())) + 1,
-        input_shape=x_train.shape[1:],
-    )
-    model.compile()
-    start = time.perf_counter()
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        verbose=args.verbose,
-    )
-    seconds = time.perf_counter() - start
-    scores = _classifier_report(model, x_test, y_test)
-    train_accuracy = float(np.mean(model.predict_classes(x_train) == y_train))
-    scores["train_accuracy"] = round(train_accuracy, 4)
-    result = {
-        "model": "ImageClassifier",
-        "data": args.data,
-        "train_samples": len(x_train),
-        **scores,
-        "backend": keras.backend.backend(),
-        "train_seconds": round(seconds, 1),
-    }
-    model.save_to_preset(
-        args.output,
-        metrics={k: v for k, v in scores.items() if k.endswith("accuracy")},
-        include_training_state=not args.inference_only,
-        weights_dtype=_weights_dtype(args),
-    )
-    result["preset"] = args.output
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-def _classifier_report(model, x_test, y_test) -> dict:
-    import numpy as np
-
-    accuracy = float(np.mean(model.predict_classes(x_test) == y_test))
-    return {"test_samples": len(x_test), "test_accuracy": round(accuracy, 4)}
-
-
-def _cluster_report(model, x, y) -> dict:
-    import numpy as np
-
-    from keras_mae.metrics import clustering_scores
-
-    # Labels are used here to report scores only, never for training.
-    clusters = model.predict_clusters(x)
-    scores = {k: round(v, 4) for k, v in clustering_scores(y, clusters).items()}
-    usage = np.bincount(clusters, minlength=model.num_components)
-    scores["component_usage"] = usage.tolist()
-    return scores
 
 
 def _evaluate(args) -> int:
@@ -206,9 +31,9 @@ def _evaluate(args) -> int:
     model = from_preset(args.preset)
     if hasattr(model, "predict_classes"):
         _, (x_test, y_test) = load_split(args.data)
-        report = _classifier_report(model, x_test, y_test)
+        report = train_commands.classifier_report(model, x_test, y_test)
     elif hasattr(model, "predict_clusters"):
-        report = _cluster_report(model, *load_data(args.data))
+        report = train_commands.cluster_report(model, *load_data(args.data))
     else:
         raise ValueError(
             f"{args.preset} holds a {type(model).__name__}, which is neither a "
@@ -298,11 +123,6 @@ def _info(args) -> int:
         f"backend {keras.backend.backend()}"
     )
     return 0
-
-
-def _weights_dtype(args) -> str | None:
-    """`--weights-dtype` as `save_to_preset` takes it (float32: None)."""
-    return None if args.weights_dtype in (None, "float32") else args.weights_dtype
 
 
 def _add_preset_format_arguments(command: argparse.ArgumentParser) -> None:
@@ -396,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_preset_format_arguments(train)
     train.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
-    train.set_defaults(run=_train)
+    train.set_defaults(run=train_commands.run_train)
 
     evaluate = commands.add_parser(
         "evaluate",

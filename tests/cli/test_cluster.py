@@ -16,7 +16,7 @@ from PIL import Image
 from safetensors.numpy import load_file
 
 from keras_mae import from_preset
-from keras_mae.cli import cluster as cluster_module
+from keras_mae.cli import outputs as outputs_module
 from keras_mae.cli import report as report_module
 from keras_mae.cli.main import main
 from keras_mae.datasets import load_digits, load_samples
@@ -292,9 +292,9 @@ def test_failed_report_leaves_nothing_that_looks_complete(tmp_path, monkeypatch)
     monkeypatch.setattr(report_module, "write_report", broken)
     model = from_preset("mae_digits")
     samples = load_samples("digits")
-    stages = cluster_module.Stages("demo", quiet=True)
+    stages = outputs_module.Stages("demo", quiet=True)
     with pytest.raises(RuntimeError):
-        cluster_module.write_results(
+        outputs_module.write_results(
             str(tmp_path), model, samples, stages, {}, save_preset=False
         )
     assert os.listdir(tmp_path) == [".partial"]  # nothing under its own name
