@@ -12,8 +12,12 @@ then times `--repeats` epochs of `--steps` steps and keeps the median.
   machine they are the GPUs and the flag changes nothing.
 - TensorFlow: `tf.distribute.MirroredStrategy` over the first N GPUs, or N
   logical CPU devices when there is no GPU; build and compile in its scope.
-- PyTorch: not measured here (one process per device, `torchrun`; see
-  docs/scaling.md).
+- PyTorch: N processes started by `torchrun` (`torch.distributed.run`),
+  one per device, over gloo on the CPU and NCCL on GPUs (process r on GPU
+  r); each process fits its own shard of every global batch, and
+  keras_mae averages the gradients over the processes. Process 0 reports.
+  Every process, the single one too, runs with `OMP_NUM_THREADS=1` (as
+  `torchrun` sets it) unless the variable is set.
 
 Per-device efficiency is `samples/s(N) / (N * samples/s(1))`: 1.0 is perfect
 scaling. **Virtual CPU devices share the same cores**: their numbers show that
@@ -24,7 +28,7 @@ Models (`--model`): `gan`, the default MLP GAN for 64-feature vectors
 (latent 32); `mae`, a MixtureAutoencoder (K=10, latent 10, hidden (256, 128))
 on 64-feature vectors, without augmentation or neighbours.
 
-Usage:
+Usage (any backend; PyTorch starts `torchrun` itself):
     KERAS_BACKEND=jax python benchmarks/scaling.py [--devices 1,2,4] \
         [--model gan] [--per-device-batch 64] [--steps 20] [--repeats 3]
 """
@@ -98,6 +102,7 @@ def _child(args) -> dict:
     import keras
 
     scope, names = contextlib.nullcontext(), []
+    rank, barrier = 0, lambda: None  # PyTorch's process rank and barrier
     if backend == "jax":
         import jax
 
@@ -114,23 +119,36 @@ def _child(args) -> dict:
         names = [d.name for d in tf.config.list_logical_devices(kind)][: args.child]
         if args.child > 1:
             scope = tf.distribute.MirroredStrategy(names).scope()
+    elif backend == "torch":
+        import torch
+
+        rank = int(os.environ.get("RANK", "0"))
+        gpu = torch.cuda.is_available()
+        if gpu:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        names = [f"{'cuda' if gpu else 'cpu'}:{i}" for i in range(args.child)]
+        if args.child > 1:
+            torch.distributed.init_process_group("nccl" if gpu else "gloo")
+            barrier = torch.distributed.barrier
     else:
-        raise SystemExit(
-            f"benchmarks/scaling.py measures JAX and TensorFlow; KERAS_BACKEND "
-            f"is {backend!r} (PyTorch: see docs/scaling.md)."
-        )
+        raise SystemExit(f"benchmarks/scaling.py: unknown KERAS_BACKEND {backend!r}")
     if len(names) < args.child:
         raise SystemExit(f"asked for {args.child} devices; found {names}")
     global_batch = args.per_device_batch * args.child
     rng = np.random.default_rng(0)
     x = rng.standard_normal((global_batch * args.steps, FEATURES)).astype("float32")
+    batch = global_batch
+    if backend == "torch":  # this process's shard of every global batch
+        shards = x.reshape(args.steps, args.child, args.per_device_batch, FEATURES)
+        x, batch = shards[:, rank].reshape(-1, FEATURES), args.per_device_batch
     with scope:
         model = _build(args.model)
-    model.fit(x, batch_size=global_batch, epochs=1, verbose=0)  # compiles
+    model.fit(x, batch_size=batch, epochs=1, verbose=0)  # compiles
     times = []
     for _ in range(args.repeats):
+        barrier()
         start = time.perf_counter()
-        model.fit(x, batch_size=global_batch, epochs=1, verbose=0)
+        model.fit(x, batch_size=batch, epochs=1, verbose=0)
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     return {
@@ -152,7 +170,9 @@ def main() -> int:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args)))
+        row = _child(args)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(json.dumps(row))
         return 0
 
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -166,7 +186,14 @@ def main() -> int:
     base = None
     for count in counts:
         command = [sys.executable, __file__, *sys.argv[1:], "--child", str(count)]
+        if backend == "torch" and count > 1:
+            launcher = ["-m", "torch.distributed.run", "--standalone"]
+            command[1:1] = [*launcher, f"--nproc-per-node={count}"]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        if backend == "torch":
+            # torchrun gives each process one thread unless told otherwise;
+            # the single process gets the same, so the rows compare.
+            env.setdefault("OMP_NUM_THREADS", "1")
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)

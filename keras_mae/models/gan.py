@@ -11,7 +11,7 @@ from keras import ops
 from keras_mae.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from keras_mae.models import losses
 from keras_mae.presets.mixin import PresetMixin
-from keras_mae.training import AdversarialModel, Player
+from keras_mae.training import AdversarialModel, Player, step_seeds
 from keras_mae.utils.argument_checks import check_int
 
 
@@ -292,7 +292,8 @@ class GAN(PresetMixin, AdversarialModel):
     # ------------------------------------------------------------------
     # The game, written once with keras.ops.
     def _noise(self, batch_size, seed=None):
-        seed = self.seed_generator if seed is None else seed
+        # Each replica of a tf.distribute / torch.distributed step its own.
+        seed = step_seeds(self.seed_generator) if seed is None else seed
         return keras.random.normal((batch_size, self.latent_dim), seed=seed)
 
     def discriminator_loss(self, x, training: bool = True):
@@ -309,7 +310,7 @@ class GAN(PresetMixin, AdversarialModel):
                 lambda t: self.discriminator(t, training=training),
                 x,
                 fake,
-                self.seed_generator,
+                step_seeds(self.seed_generator),
             )
             total = total + self.gradient_penalty_weight * penalty
             logs["gradient_penalty"] = penalty

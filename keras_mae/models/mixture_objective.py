@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from keras_mae.models import losses
-from keras_mae.training import Player
+from keras_mae.training import Player, step_seeds
 
 
 def split_pairs(data):
@@ -135,11 +135,11 @@ class MixtureObjective:
         return ops.sum(ops.cast(weights, per_component.dtype) * per_component, axis=1)
 
     def _prior_codes(self, batch_size, seed=None):
-        seed = self.seed_generator if seed is None else seed
+        seed = step_seeds(self.seed_generator) if seed is None else seed
         return keras.random.normal((batch_size, self.latent_dim), seed=seed)
 
     def _random_components(self, batch_size, seed=None):
-        seed = self.seed_generator if seed is None else seed
+        seed = step_seeds(self.seed_generator) if seed is None else seed
         return keras.random.randint((batch_size,), 0, self.num_components, seed=seed)
 
     def _decode_prior(self, batch_size, training):

@@ -4,6 +4,7 @@ from keras_mae.training.adversarial_model import AdversarialModel
 from keras_mae.training.backend import input_gradients
 from keras_mae.training.callbacks import SetDatasetEpoch, TerminateOnNaNLosses
 from keras_mae.training.player import Player
+from keras_mae.training.replica_seeds import ReplicaSeeds, step_seeds
 from keras_mae.training.reseeding import ReseedDeadComponents, reseed_component
 from keras_mae.training.restarts import (
     RestartResult,
@@ -14,6 +15,7 @@ from keras_mae.training.restarts import (
 __all__ = [
     "AdversarialModel",
     "Player",
+    "ReplicaSeeds",
     "ReseedDeadComponents",
     "RestartResult",
     "SetDatasetEpoch",
@@ -22,4 +24,5 @@ __all__ = [
     "best_restart_seed",
     "input_gradients",
     "reseed_component",
+    "step_seeds",
 ]

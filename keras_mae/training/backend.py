@@ -21,6 +21,10 @@ penalties). The implementation is picked once, at import:
   the outer scope, which becomes the new state. On the CPU the step is
   compiled without donating that state (see `make_train_function`).
 
+`replica_index()` says which replica of a `tf.distribute` step, or which
+`torch.distributed` process, runs the code, so that each draws its own noise
+(`keras_mae.training.ReplicaSeeds`).
+
 Everything else in keras_mae is backend-free and uses `keras.ops` only.
 """
 
@@ -65,6 +69,14 @@ class _TensorFlowBackend(_StatefulSteps):
     def training_processes(self) -> int:
         return 1  # tf.distribute runs the replicas in one process
 
+    def replica_index(self):
+        # Inside `strategy.run` (Keras's step under MirroredStrategy and
+        # friends): the replica's id, a tensor. Elsewhere, no replicas.
+        context = self._tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync < 2:
+            return None
+        return context.replica_id_in_sync_group
+
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
@@ -103,6 +115,11 @@ class _TorchBackend(_StatefulSteps):
         if distributed.is_available() and distributed.is_initialized():
             return distributed.get_world_size()
         return 1
+
+    def replica_index(self):
+        if self.training_processes() < 2:
+            return None
+        return self._torch.distributed.get_rank()
 
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         own = {id(v) for v in player.variables}
@@ -205,6 +222,11 @@ class _JaxBackend:
 
     def training_processes(self) -> int:
         return 1  # keras.distribution: one program over every local device
+
+    def replica_index(self):
+        # keras.distribution compiles one program for the global batch: its
+        # draws are already those of one device, sharded.
+        return None
 
     def _recompile_without_donation(self, model) -> bool:
         return (
@@ -429,6 +451,25 @@ def training_processes() -> int:
     1
     """
     return _IMPL.training_processes()
+
+
+def replica_index():
+    """Which replica of a data-parallel step this code runs in, or None.
+
+    The replica id (a tensor) inside a `tf.distribute` step over more than
+    one replica, the process rank under `torch.distributed` with more than
+    one process, and None otherwise: on one device, and under
+    `keras.distribution` (JAX), whose step is one program over the global
+    batch. A replica that computes its own loss must draw its own noise;
+    `keras_mae.training.ReplicaSeeds` uses this to do so.
+
+    Examples:
+
+    >>> from keras_mae.training.backend import replica_index
+    >>> replica_index() is None
+    True
+    """
+    return _IMPL.replica_index()
 
 
 def input_gradients(fn: Callable, inputs):

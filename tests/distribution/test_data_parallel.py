@@ -3,17 +3,23 @@
 Each backend's own engine, in a fresh process (`tests.distribution.worker`):
 `keras.distribution.DataParallel` over 4 virtual JAX CPU devices,
 `tf.distribute.MirroredStrategy` over 2 logical TensorFlow CPU devices, 2
-PyTorch processes over gloo (`torchrun`). The GAN and the MixtureAutoencoder
-train 8 steps of 64 samples each way, on the same global batches.
+PyTorch processes over gloo (`torchrun`); on JAX also
+`keras.distribution.ModelParallel` on a 2 x 2 mesh (batch x model), with the
+hidden kernels sharded over the model axis (`worker.MODEL_LAYOUTS`). The GAN
+and the MixtureAutoencoder train 8 steps of 64 samples each way, on the same
+global batches.
 
-The MixtureAutoencoder runs without per-replica randomness:
-`augmentation=None`, `neighbor_weight=0`. On TensorFlow and PyTorch, whose
-replicas compute their losses on their share of the batch, also
-`adversarial=None` (the prior's noise would repeat on every replica) and
-`batch_entropy_weight=0` (the batch entropy is a function of the whole batch,
-not a mean over samples). The GAN's single-device reference on TensorFlow and
-PyTorch repeats the first `batch / replicas` rows of its noise, as the
-replicas draw it (see `worker.make_gan`).
+The MixtureAutoencoder runs without per-replica randomness (see
+`worker.make_mae`): on JAX with its nearest-neighbour term, adversarial
+prior and batch entropy, all computed on the global batch; on TensorFlow and
+PyTorch, whose replicas compute their losses on their share of the batch,
+without them (`neighbor_weight=0`, `adversarial=None`,
+`batch_entropy_weight=0`). On PyTorch a second MixtureAutoencoder trains
+with the neighbour term, each process searching its own shard; only its
+processes' agreement is checked. On TensorFlow and PyTorch every replica
+draws its own noise (`keras_mae.training.ReplicaSeeds`); the GAN's
+single-device reference draws each replica's rows from the same seeds (see
+`worker.make_gan`).
 
 Tolerance: the data-parallel step sums the same float32 per-sample
 gradients in another order (per device, then across devices). A sum of 64
@@ -26,6 +32,7 @@ leaves a margin of 5; the measured differences are at most 6e-8.
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -36,6 +43,11 @@ from tests.distribution.worker import run_worker
 BACKEND = keras.backend.backend()
 ATOL = 1e-5
 KINDS = ("gan", "mae")
+# Each model's folder(s) of the worker's output: data-parallel, and on JAX
+# also model-parallel.
+RUNS = [(kind, kind) for kind in KINDS] + (
+    [(kind, f"{kind}-model") for kind in KINDS] if BACKEND == "jax" else []
+)
 
 only_on = {
     name: pytest.mark.skipif(name != BACKEND, reason=f"needs KERAS_BACKEND={name}")
@@ -65,9 +77,9 @@ def _outputs(kind, model, inputs):
     return model.predict_proba(inputs)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_distributed_weights_equal_single_device(trained, kind):
-    arrays, info = _load(trained / kind)
+@pytest.mark.parametrize(("kind", "folder"), RUNS)
+def test_distributed_weights_equal_single_device(trained, kind, folder):
+    arrays, info = _load(trained / folder)
     names = [k.split("/", 1)[1] for k in arrays if k.startswith("single/")]
     assert len(names) == len(info["paths"])
     for name, path in zip(names, info["paths"], strict=True):
@@ -80,11 +92,11 @@ def test_distributed_weights_equal_single_device(trained, kind):
     )
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_saved_under_distribution_loads_on_one_device(trained, kind):
+@pytest.mark.parametrize(("kind", "folder"), RUNS)
+def test_saved_under_distribution_loads_on_one_device(trained, kind, folder):
     from keras_mae.models import GAN, MixtureAutoencoder
 
-    folder = trained / kind
+    folder = trained / folder
     arrays, _ = _load(folder)
     expected = arrays["outputs_distributed"]
     cls = GAN if kind == "gan" else MixtureAutoencoder
@@ -113,6 +125,27 @@ def test_jax_data_parallel_replicates_variables_and_optimizer_state(trained, kin
     assert layout["replicated"] == layout["variables"]
 
 
+@only_on["jax"]
+@pytest.mark.parametrize("kind", KINDS)
+def test_jax_model_parallel_shards_the_layout_map_and_its_optimizer_state(
+    trained, kind
+):
+    from tests.distribution.worker import MODEL_LAYOUTS
+
+    _, info = _load(trained / f"{kind}-model")
+    layout = info["layout"]
+    sharded = layout["sharded"]
+    # Exactly the layout map's variables are sharded (the GAN's EMA copy of
+    # the generator shares its paths) ...
+    assert sharded
+    for path in info["paths"][:-1]:
+        matched = any(re.fullmatch(key, path) for key in MODEL_LAYOUTS[kind])
+        assert (path in sharded) == matched, path
+    # ... and their optimizer slots (momentum) with them.
+    optimizer_sharded = layout["variables"] - layout["replicated"] - len(sharded)
+    assert optimizer_sharded > 0
+
+
 @only_on["tensorflow"]
 @pytest.mark.parametrize("kind", KINDS)
 def test_mirrored_strategy_mirrors_variables_and_optimizer_state(trained, kind):
@@ -122,8 +155,21 @@ def test_mirrored_strategy_mirrors_variables_and_optimizer_state(trained, kind):
     assert layout["replicated"] == layout["variables"]
 
 
+def test_replicas_draw_their_own_noise(trained):
+    # Each replica of a TF / torch step draws from the shared seed state
+    # offset by its index (ReplicaSeeds); JAX draws the global batch's noise.
+    if BACKEND == "jax":
+        pytest.skip("keras.distribution draws the global batch's noise at once")
+    if BACKEND == "tensorflow":
+        first, second = np.load(trained / "gan" / "replica_noise.npy")
+    else:
+        first, second = (np.load(trained / "gan" / f"noise{r}.npy") for r in (0, 1))
+    assert first.shape == second.shape == (4, 4)
+    assert np.abs(first - second).min() > 0.0
+
+
 @only_on["torch"]
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, "mae-neighbors"])
 def test_torch_processes_keep_identical_weights(trained, kind):
     # Every process applies the same all-reduced gradients: bit for bit.
     rank0 = np.load(trained / kind / "rank0.npz")

@@ -7,16 +7,18 @@ this module in a subprocess (`run_worker`); on PyTorch `torchrun` starts 2
 processes that train over gloo. By hand:
 
 ```
-KERAS_BACKEND=jax python -m tests.distribution.worker gan mae --devices 4 --out /d
+KERAS_BACKEND=jax python -m tests.distribution.worker gan mae --devices 4 \
+    --model-parallel --out /d
 KERAS_BACKEND=tensorflow python -m tests.distribution.worker gan --devices 2 --out /d
 KERAS_BACKEND=torch torchrun --standalone --nproc-per-node=2 \
-    -m tests.distribution.worker gan mae --devices 2 --out /d
+    -m tests.distribution.worker gan mae mae-neighbors --devices 2 --out /d
 ```
 
 Each model trains twice on the same global batches (8 steps of 64 samples),
 first on one device, then data-parallel (`keras.distribution.DataParallel`
 on JAX, `tf.distribute.MirroredStrategy` on TensorFlow, `torch.distributed`
-on PyTorch), and `--out/<model>/` receives:
+on PyTorch), and `--out/<model>/` receives (with `--model-parallel`, JAX,
+also `--out/<model>-model/`, trained under `model_parallel(model)`):
 
 - `weights.npz`: `single/<i>` and `distributed/<i>` for the i-th model
   variable (and the seed generator's state), `inputs` and
@@ -26,6 +28,10 @@ on PyTorch), and `--out/<model>/` receives:
   only), the largest difference between a run resumed by
   `BackupAndRestore` after epoch 1 and the uninterrupted one;
 - on PyTorch, `rank<r>.npz`: the variables of process `r`.
+
+`mae-neighbors` (PyTorch) trains the MixtureAutoencoder with its
+nearest-neighbour term, each process finding neighbours in its own shard;
+it has no single-device reference and writes only `rank<r>.npz`.
 
 Both models use SGD with momentum, not Adam: an update linear in the gradient
 keeps the float differences of a reduction in another order at their size
@@ -84,55 +90,78 @@ def _sgd():
 def make_gan(replicas: int = 1):
     """A small MLP GAN with an EMA generator; compiled with SGD.
 
-    `replicas > 1` builds the TensorFlow single-device reference of a
-    `MirroredStrategy` run: there every replica draws its noise from the
-    same (mirrored) seed state, so replica r's noise is the first
-    `batch / replicas` rows each time; the reference draws those rows and
-    repeats them.
+    `replicas > 1` builds the TensorFlow and PyTorch single-device reference
+    of a data-parallel run: there replica r draws the rows `r * batch /
+    replicas ...` of its noise from the shared seed offset by r
+    (`keras_mae.training.ReplicaSeeds`); the reference draws the same seed
+    once and each replica's rows from it.
     """
     import keras
 
     from keras_mae.models import GAN
+    from keras_mae.training import ReplicaSeeds
 
-    class RepeatedNoiseGAN(GAN):
+    class FixedSeed(keras.random.SeedGenerator):
+        def __init__(self, value):  # no state of its own: one drawn seed
+            self.value = value
+
+        def next(self, ordered=True):
+            return self.value
+
+    class PerReplicaNoiseGAN(GAN):
         def _noise(self, batch_size, seed=None):
             if seed is not None or replicas == 1:
                 return super()._noise(batch_size, seed)
-            z = super()._noise(batch_size // replicas)
-            return keras.ops.concatenate([z] * replicas, axis=0)
+            drawn = FixedSeed(self.seed_generator.next())
+            shape = (batch_size // replicas, self.latent_dim)
+            return keras.ops.concatenate(
+                [
+                    keras.random.normal(shape, seed=ReplicaSeeds(drawn, replica))
+                    for replica in range(replicas)
+                ],
+                axis=0,
+            )
 
     generator = keras.Sequential(
         [
             keras.Input((4,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(2),
+            keras.layers.Dense(16, activation="relu", name="g_hidden"),
+            keras.layers.Dense(2, name="g_output"),
         ]
     )
     discriminator = keras.Sequential(
         [
             keras.Input((2,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(1),
+            keras.layers.Dense(16, activation="relu", name="d_hidden"),
+            keras.layers.Dense(1, name="d_output"),
         ]
     )
-    cls = GAN if replicas == 1 else RepeatedNoiseGAN
+    cls = GAN if replicas == 1 else PerReplicaNoiseGAN
     gan = cls(generator, discriminator, latent_dim=4, ema_decay=0.9, seed=0)
     gan.compile(generator_optimizer=_sgd(), discriminator_optimizer=_sgd())
     return gan
 
 
-def make_mae(backend: str):
+def make_mae(backend: str, neighbors: bool | None = None):
     """A small vector MixtureAutoencoder without per-replica randomness.
 
-    `augmentation=None` and `neighbor_weight=0`: no augmentation draws and no
-    neighbour pairs. On JAX the step is one global program, so the
+    `augmentation=None` (vectors): no augmentation draws. On JAX the step is
+    one global program on the batches of one device: the nearest-neighbour
+    term (its pairs drawn on the host from the seed and the epoch), the
     adversarial prior's noise and the batch entropy (a function of the whole
-    batch) are those of the single-device step and stay on. On TensorFlow each
-    replica computes its loss on its own share of the batch: the batch
-    entropy would be that of the per-replica batch, and every replica would
-    draw the same prior noise, so `batch_entropy_weight=0` and
-    `adversarial=None` there.
+    batch) are those of the single-device step and stay on. On TensorFlow
+    and PyTorch each replica computes its loss on its own share of the
+    batch: the batch entropy would be that of the share, each replica draws
+    its own prior noise (`ReplicaSeeds`), and a PyTorch process finds the
+    neighbours of its shard in its shard; so `batch_entropy_weight=0`,
+    `adversarial=None` and (by default) `neighbor_weight=0` there.
+
+    Args:
+        backend: The backend's name.
+        neighbors: Whether the nearest-neighbour term is on; by default on
+            JAX only.
     """
+    neighbors = backend == "jax" if neighbors is None else neighbors
     from keras_mae import MixtureAutoencoder
 
     per_replica_loss = backend != "jax"
@@ -142,7 +171,7 @@ def make_mae(backend: str):
         input_shape=(2,),  # builds the networks now, inside a strategy's scope
         hidden_units=(16,),
         augmentation=None,
-        neighbor_weight=0.0,
+        neighbor_weight=1.0 if neighbors else 0.0,
         adversarial=None if per_replica_loss else "latent",
         batch_entropy_weight=0.0 if per_replica_loss else 1.0,
         latent_discriminator=None,
@@ -154,6 +183,38 @@ def make_mae(backend: str):
     kwargs = {} if per_replica_loss else {"discriminator_optimizer": _sgd()}
     mae.compile(optimizer=_sgd(), **kwargs)
     return mae
+
+
+# Model parallelism (JAX): a 2 x 2 mesh, the batch over one axis and the
+# hidden units of these kernels over the other (the other variables
+# replicated). Keys are regular expressions a whole variable path matches.
+MODEL_LAYOUTS = {
+    "gan": {
+        r".*_hidden/kernel": (None, "model"),
+        r".*_hidden/bias": ("model",),
+    },
+    "mae": {
+        r"(encoder|decoder)/parallel_dense[_0-9]*/kernel": (None, None, "model"),
+        r"(encoder|decoder)/parallel_dense[_0-9]*/bias": (None, "model"),
+        r"latent_discriminator/dense_[0-9]+/kernel": (None, "model"),
+        r"latent_discriminator/dense_[0-9]+/bias": ("model",),
+    },
+}
+
+
+def model_parallel(kind: str):
+    """`keras.distribution.ModelParallel` over 4 JAX devices for `kind`."""
+    import keras
+
+    mesh = keras.distribution.DeviceMesh(
+        (2, 2), ["batch", "model"], keras.distribution.list_devices()
+    )
+    layout_map = keras.distribution.LayoutMap(mesh)
+    for key, axes in MODEL_LAYOUTS[kind].items():
+        layout_map[key] = axes
+    return keras.distribution.ModelParallel(
+        layout_map=layout_map, batch_dim_name="batch"
+    )
 
 
 def _state(model) -> dict[str, np.ndarray]:
@@ -201,8 +262,8 @@ class _Runner:
         # Initial weights come from Keras's global seed: the same for each
         # model, and on every PyTorch process.
         keras.utils.set_random_seed(0)
-        if self.kind == "mae":
-            mae = make_mae(self.backend)
+        if self.kind.startswith("mae"):
+            mae = make_mae(self.backend, neighbors=self.kind == "mae-neighbors" or None)
             # On the full data: a PyTorch process's `fit` sees only its shard.
             mae.adapt(self.x)
             return mae
@@ -259,6 +320,11 @@ class _Runner:
                 "variables": len(shardings),
                 "replicated": sum(s.is_fully_replicated for s in shardings),
                 "devices": sorted({len(s.device_set) for s in shardings}),
+                "sharded": sorted(
+                    v.path
+                    for v in model.variables
+                    if not v.value.sharding.is_fully_replicated
+                ),
             }
         if self.backend == "torch":
             return {"variables": len(variables), "processes": self.devices}
@@ -270,8 +336,14 @@ class _Runner:
         }
 
 
-def run(kinds: list[str], devices: int, out: Path, resume: bool) -> None:
-    """Trains each model of `kinds` on one device, then distributed; see above."""
+def run(
+    kinds: list[str], devices: int, out: Path, resume: bool, model_parallel_too=False
+) -> None:
+    """Trains each model of `kinds` on one device, then distributed; see above.
+
+    With `model_parallel_too` (JAX, 4 devices), each model also trains under
+    `model_parallel(kind)`, into `out/<kind>-model/`.
+    """
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     configure_devices(backend, devices)
     if backend == "jax":
@@ -281,9 +353,10 @@ def run(kinds: list[str], devices: int, out: Path, resume: bool) -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     runners = [_Runner(kind, backend, devices) for kind in kinds]
     # All single-device references first: a distribution, once set, is global.
+    # ("mae-neighbors", PyTorch only, has none: a process searches its shard.)
     singles = [
         _state(runner.fit(runner.build(distributed=False), False))
-        if runner.rank == 0
+        if runner.rank == 0 and runner.kind != "mae-neighbors"
         else None
         for runner in runners
     ]
@@ -292,6 +365,14 @@ def run(kinds: list[str], devices: int, out: Path, resume: bool) -> None:
         folder = out / runner.kind
         folder.mkdir(parents=True, exist_ok=True)
         _run_distributed(runner, single, folder, resume and runner.kind == "gan")
+    if model_parallel_too:
+        import keras
+
+        for runner, single in zip(runners, singles, strict=True):
+            keras.distribution.set_distribution(model_parallel(runner.kind))
+            folder = out / f"{runner.kind}-model"
+            folder.mkdir(parents=True, exist_ok=True)
+            _run_distributed(runner, single, folder, resume=False)
 
 
 def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
@@ -319,9 +400,21 @@ def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
         runner.fit(resumed, True, callbacks=[keras.callbacks.BackupAndRestore(backup)])
         info["resumed_max_difference"] = _max_difference(distributed, _state(resumed))
 
+    if runner.kind == "gan" and runner.backend == "tensorflow":
+        # What each replica of a step draws from the shared seed state.
+        per_replica = _STRATEGY.run(lambda: model._noise(4))
+        noise = [
+            np.asarray(v) for v in _STRATEGY.experimental_local_results(per_replica)
+        ]
+        np.save(out / "replica_noise.npy", np.stack(noise))
     if runner.backend == "torch":
+        if runner.kind == "gan":
+            np.save(
+                out / f"noise{runner.rank}.npy",
+                keras.ops.convert_to_numpy(model._noise(4)),
+            )
         np.savez(out / f"rank{runner.rank}.npz", **distributed)
-        if runner.rank != 0:
+        if runner.rank != 0 or single is None:
             return
     inputs = runner.x[:32]
     np.savez(
@@ -339,12 +432,16 @@ def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
 def worker_command(backend: str, kinds: list[str], out: Path, resume: bool) -> list:
     """The command line that runs this module for `backend`'s test setting.
 
-    4 virtual JAX devices, 2 logical TensorFlow devices, or 2 PyTorch
-    processes over gloo started by `torchrun`.
+    4 virtual JAX devices (data-parallel, then model-parallel), 2 logical
+    TensorFlow devices, or 2 PyTorch processes over gloo started by
+    `torchrun` (with `mae-neighbors` when `kinds` has `mae`).
     """
     devices = 4 if backend == "jax" else 2
+    if backend == "torch" and "mae" in kinds:
+        kinds = [*kinds, "mae-neighbors"]
     args = [*kinds, "--devices", str(devices), "--out", str(out)]
     args += ["--resume"] if resume else []
+    args += ["--model-parallel"] if backend == "jax" else []
     module = ["-m", "tests.distribution.worker", *args]
     if backend == "torch":
         launcher = ["-m", "torch.distributed.run", "--standalone"]
@@ -373,13 +470,14 @@ def run_worker(kinds: list[str], out: Path, resume: bool = True, timeout=600) ->
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", choices=("gan", "mae"))
+    parser.add_argument("models", nargs="+", choices=("gan", "mae", "mae-neighbors"))
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--model-parallel", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    run(args.models, args.devices, args.out, args.resume)
+    run(args.models, args.devices, args.out, args.resume, args.model_parallel)
     return 0
 
 
