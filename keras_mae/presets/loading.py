@@ -11,7 +11,15 @@ from typing import Any
 
 import keras
 
-from keras_mae.presets import bundled, hub, integrity, registry, validation, weights
+from keras_mae.presets import (
+    bundled,
+    hub,
+    integrity,
+    registry,
+    validation,
+    weights,
+    weights_h5,
+)
 from keras_mae.presets.handles import (
     BuiltinHandle,
     HubHandle,
@@ -248,9 +256,9 @@ def load_preset(
             elif name == TRAINING_STATE_FILE:
                 weights.load_training(model, path, summary, source)
             elif name == LEGACY_WEIGHTS_FILE:
-                weights.load_legacy_inference_weights(model, path)
+                weights_h5.load_legacy_inference_weights(model, path)
             else:
-                weights.load_legacy_training_state(model, path, summary)
+                weights_h5.load_legacy_training_state(model, path, summary)
         except (OSError, ValueError, KeyError, TypeError) as error:
             if str(error).startswith("Preset "):
                 raise

@@ -14,19 +14,18 @@ its float32 arrays as float16 (`weights_dtype="float16"`: half the size);
 loading casts them back.
 
 Presets of format 1 hold the same two parts as Keras `.weights.h5` files;
-`load_legacy_inference_weights` and `load_legacy_training_state` read them.
+`keras_mae.presets.weights_h5` reads them.
 
 Keras' public `save_weights` cannot leave objects out, so this module uses
 `keras.src.saving.saving_lib` (its saving walk, `save_weights_only`,
-`load_weights_only` and their `objects_to_skip`, Keras >= 3.15); it is the
-only module touching Keras saving internals.
+`load_weights_only` and their `objects_to_skip`, Keras >= 3.15); with
+`weights_h5` it is the only module touching Keras saving internals.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 from keras.src.saving import saving_lib
@@ -125,7 +124,21 @@ class _TrainingState(keras.layers.Layer):
         self.built = True
 
 
-def _metrics(root: KerasSaveable) -> list[KerasSaveable]:
+def metric_objects(root: KerasSaveable) -> list[KerasSaveable]:
+    """The metrics reachable from `root`, which no weights file holds.
+
+    Args:
+        root: A model or layer.
+
+    Examples:
+    >>> import keras
+    >>> from keras_mae.presets.weights import metric_objects
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.compile(loss="mse", metrics=["mae"])
+    >>> _ = model.evaluate(keras.ops.zeros((4, 3)), keras.ops.zeros((4, 2)), verbose=0)
+    >>> len(metric_objects(model)) > 0
+    True
+    """
     return [
         obj
         for obj in _reachable_state_objects(root)
@@ -133,7 +146,19 @@ def _metrics(root: KerasSaveable) -> list[KerasSaveable]:
     ]
 
 
-def _inference_skip_list(model: keras.Model) -> list[KerasSaveable]:
+def inference_skip_list(model: keras.Model) -> list[KerasSaveable]:
+    """What the inference weights leave out: training-only layers, optimizer, metrics.
+
+    Args:
+        model: A Keras model.
+
+    Examples:
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.weights import inference_skip_list
+    >>> gan = GAN(latent_dim=4, data_shape=(2,))
+    >>> gan.discriminator in inference_skip_list(gan)
+    True
+    """
     return training_layers(model) + _reachable_state_objects(model)
 
 
@@ -279,7 +304,7 @@ def inference_tensors(
     dtype('float16')
     """
     check_weights_dtype(weights_dtype)
-    tensors = _collect(model, _inference_skip_list(model))
+    tensors = _collect(model, inference_skip_list(model))
     if weights_dtype is not None:
         tensors = {
             k: _as_dtype(k, v, np.dtype(weights_dtype)) for k, v in tensors.items()
@@ -348,13 +373,31 @@ def load_inference(
     ValueError: Preset ./demo: tensor ... (4, 128); the model expects (8, 128).
     >>> folder.cleanup()
     """
-    skip = _inference_skip_list(model)
+    skip = inference_skip_list(model)
     expected = _expected(_collect(model, skip))
     tensors = safetensors_file.read(path, expected, source, stored_float16)
     _restore(model, tensors, skip)
 
 
-def _training_state(model: keras.Model, build_optimizer: bool) -> _TrainingState:
+def training_state_root(model: keras.Model, build_optimizer: bool) -> _TrainingState:
+    """One layer holding `model`'s training-only layers and optimizer, for saving.
+
+    Args:
+        model: A Keras model.
+        build_optimizer: Build the compiled optimizer first when it is not
+            built yet (to load optimizer state into it).
+
+    Raises:
+        ValueError: If `build_optimizer` and `model` has no optimizer.
+
+    Examples:
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.presets.weights import training_state_root
+    >>> gan = GAN(latent_dim=4, data_shape=(2,))
+    >>> root = training_state_root(gan, build_optimizer=False)
+    >>> root.training_layers == [gan.discriminator], root.optimizer is None
+    (True, True)
+    """
     optimizer = built_optimizer(model)
     if optimizer is None and build_optimizer:
         optimizer = getattr(model, "optimizer", None)
@@ -390,8 +433,8 @@ def save_training(model: keras.Model, path: Path) -> dict:
     ...     save_training(gan, pathlib.Path(folder) / "training_state.safetensors")
     {'layers': ['discriminator'], 'optimizer': True}
     """
-    state = _training_state(model, build_optimizer=False)
-    tensors = _collect(state, _metrics(state))
+    state = training_state_root(model, build_optimizer=False)
+    tensors = _collect(state, metric_objects(state))
     safetensors_file.write(path, tensors, {"format": "keras_mae"})
     return {
         "layers": [layer.name for layer in state.training_layers],
@@ -432,70 +475,10 @@ def load_training(model: keras.Model, path: Path, summary: dict, source: str) ->
     >>> all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
     True
     """
-    state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
-    skip = _metrics(state)
+    state = training_state_root(model, build_optimizer=bool(summary.get("optimizer")))
+    skip = metric_objects(state)
     expected = _expected(_collect(state, skip))
     _restore(state, safetensors_file.read(path, expected, source), skip)
-
-
-def legacy_tensors(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a Keras `.weights.h5` file as a flat map (for conversion).
-
-    Args:
-        path: A `.weights.h5` file.
-
-    Returns:
-        Dataset path (`layers/dense/vars/0`) to array, float16 kept.
-
-    Examples:
-    A Keras weights file is what a format-1 preset holds:
-
-    >>> import pathlib, tempfile
-    >>> import keras
-    >>> from keras_mae.presets.weights import legacy_tensors
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = pathlib.Path(folder) / "model.weights.h5"
-    ...     model.save_weights(path)
-    ...     sorted(legacy_tensors(path))
-    ['layers/dense/vars/0', 'layers/dense/vars/1']
-    """
-    found = {}
-
-    def visit(name, item):
-        if isinstance(item, h5py.Dataset):
-            found[name] = np.asarray(item[()])
-
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return found
-
-
-# ----------------------------------------------------------------------
-# Format 1: Keras `.weights.h5` files.
-def load_legacy_inference_weights(model: keras.Model, path: Path) -> None:
-    """Reads a format-1 inference file (`model.weights.h5`) into `model`.
-
-    Args:
-        model: A built model of the same architecture.
-        path: The `.weights.h5` file.
-
-    Examples:
-    >>> import pathlib, tempfile
-    >>> import keras, numpy as np
-    >>> from keras_mae.presets.weights import load_legacy_inference_weights
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = pathlib.Path(folder) / "model.weights.h5"
-    ...     model.save_weights(path)
-    ...     load_legacy_inference_weights(other, path)
-    >>> bool(np.array_equal(other.get_weights()[0], model.get_weights()[0]))
-    True
-    """
-    saving_lib.load_weights_only(
-        model, str(path), objects_to_skip=_inference_skip_list(model)
-    )
 
 
 def has_training_state(model: keras.Model) -> bool:
@@ -514,35 +497,3 @@ def has_training_state(model: keras.Model) -> bool:
     False
     """
     return bool(training_layers(model)) or built_optimizer(model) is not None
-
-
-def load_legacy_training_state(model: keras.Model, path: Path, summary: dict) -> None:
-    """Reads a format-1 `training_state.weights.h5` into `model`.
-
-    If the file holds optimizer state, `model` must be compiled; its optimizer
-    is built on `model.trainable_variables` if it is not built yet.
-
-    Args:
-        model: A built model of the same architecture.
-        path: The `.weights.h5` file.
-        summary: The training-state summary from the preset's metadata.
-
-    Raises:
-        ValueError: If optimizer state was saved but `model` is not compiled.
-
-    Examples:
-    The format-1 GAN preset of a keras_mae source checkout (its tests'
-    fixture; `from_preset(folder, load_training_state=True)` does the same):
-
-    >>> import pathlib
-    >>> import keras_mae
-    >>> from keras_mae.presets.integrity import read_json
-    >>> from keras_mae.presets.weights import load_legacy_training_state
-    >>> folder = pathlib.Path(keras_mae.__file__).parents[1] / "weights_cards"
-    >>> folder = folder / "format1-test-fixtures" / "gan"
-    >>> gan = keras_mae.from_preset(folder)  # compiled, as it was saved
-    >>> summary = read_json(folder / "metadata.json", "gan")["training_state"]
-    >>> load_legacy_training_state(gan, folder / "training_state.weights.h5", summary)
-    """
-    state = _training_state(model, build_optimizer=bool(summary.get("optimizer")))
-    saving_lib.load_weights_only(state, str(path), objects_to_skip=_metrics(state))

@@ -23,7 +23,13 @@ from safetensors.numpy import load_file, save_file
 from keras_mae.cli.main import main
 from keras_mae.datasets import load_digits
 from keras_mae.models import GAN, MixtureAutoencoder
-from keras_mae.presets import from_preset, integrity, safetensors_file, weights
+from keras_mae.presets import (
+    from_preset,
+    integrity,
+    safetensors_file,
+    weights,
+    weights_h5,
+)
 from keras_mae.presets.safetensors_file import MAX_HEADER_BYTES
 from tests.presets import models_for_tests as m
 
@@ -134,7 +140,7 @@ def test_flat_map_keys_are_the_keras_weights_file_paths(tmp_path):
     np.testing.assert_array_equal(tensors["layers/dense/vars/1"], numpy(dense.bias))
     # The very paths of the datasets in Keras' own `.weights.h5` file.
     model.save_weights(tmp_path / "model.weights.h5")
-    keras_file = weights.legacy_tensors(tmp_path / "model.weights.h5")
+    keras_file = weights_h5.legacy_tensors(tmp_path / "model.weights.h5")
     assert keras_file.keys() == tensors.keys()
     # And what `save_inference` writes, in the safetensors header.
     weights.save_inference(model, tmp_path / "model.safetensors")
@@ -517,7 +523,7 @@ def test_legacy_gan_training_state_loads(legacy_outputs):
     assert int(numpy(model.player_optimizer("generator").iterations)) == 2
     assert int(numpy(model.player_optimizer("discriminator").iterations)) == 4
     # Every optimizer variable and discriminator weight is the one in the file.
-    stored = weights.legacy_tensors(LEGACY_GAN / "training_state.weights.h5")
+    stored = weights_h5.legacy_tensors(LEGACY_GAN / "training_state.weights.h5")
     layer_values = [
         v for k, v in sorted(stored.items()) if k.startswith("training_layers/")
     ]
@@ -574,7 +580,7 @@ def test_convert_of_a_legacy_preset(kind, legacy_outputs, tmp_path, capsys):
         ("model.weights.h5", "model.safetensors"),
         ("training_state.weights.h5", "training_state.safetensors"),
     ]:
-        before = weights.legacy_tensors(source / legacy)
+        before = weights_h5.legacy_tensors(source / legacy)
         after = load_file(str(output / current))
         assert before.keys() == after.keys(), current
         for key, array in before.items():
