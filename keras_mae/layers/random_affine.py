@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_mae.layers._utils import format_shape
+from keras_mae.training.replica_seeds import step_seeds
 from keras_mae.utils.argument_checks import check_int, check_number
 
 # The values that `keras.ops.image.affine_transform` accepts on every backend
@@ -205,10 +206,11 @@ class RandomAffine(keras.layers.Layer):
             for axis in (1, 2)
         )
 
+        # Under tf.distribute / torch.distributed each replica its own draws.
+        seeds = step_seeds(self.seed_generator)
+
         def uniform(limit):
-            return keras.random.uniform(
-                (batch_size,), -limit, limit, seed=self.seed_generator
-            )
+            return keras.random.uniform((batch_size,), -limit, limit, seed=seeds)
 
         # This order of draws is part of the behaviour: the same seed gives
         # the same transforms as the MixtureAutoencoder augmentation had.

@@ -155,17 +155,21 @@ def test_mirrored_strategy_mirrors_variables_and_optimizer_state(trained, kind):
     assert layout["replicated"] == layout["variables"]
 
 
-def test_replicas_draw_their_own_noise(trained):
+@pytest.mark.parametrize("draw", ["noise", "augmented"])
+def test_replicas_draw_their_own_noise_and_augmentation(trained, draw):
     # Each replica of a TF / torch step draws from the shared seed state
-    # offset by its index (ReplicaSeeds); JAX draws the global batch's noise.
+    # offset by its index (ReplicaSeeds): the GAN's noise and RandomAffine's
+    # transforms. JAX draws once for the global batch.
     if BACKEND == "jax":
         pytest.skip("keras.distribution draws the global batch's noise at once")
     if BACKEND == "tensorflow":
-        first, second = np.load(trained / "gan" / "replica_noise.npy")
+        first, second = np.load(trained / "gan" / "replica_draws.npz")[draw]
     else:
-        first, second = (np.load(trained / "gan" / f"noise{r}.npy") for r in (0, 1))
-    assert first.shape == second.shape == (4, 4)
-    assert np.abs(first - second).min() > 0.0
+        first, second = (
+            np.load(trained / "gan" / f"draws{rank}.npz")[draw] for rank in (0, 1)
+        )
+    assert first.shape == second.shape
+    assert np.abs(first - second).max() > 0.01
 
 
 @only_on["torch"]

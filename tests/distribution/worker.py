@@ -375,6 +375,36 @@ def run(
             _run_distributed(runner, single, folder, resume=False)
 
 
+def _save_replica_draws(runner: _Runner, gan, out: Path) -> None:
+    """What each replica draws in a step: GAN noise and `RandomAffine` images.
+
+    TensorFlow: `out/replica_draws.npz` with `noise` and `augmented` stacked
+    over the replicas. PyTorch: `out/draws<rank>.npz` per process.
+    """
+    import keras
+
+    from keras_mae.layers import RandomAffine
+
+    images = np.linspace(0.0, 1.0, 2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1)
+    with runner.scope():
+        augmentation = RandomAffine(seed=0)
+
+    def draws():
+        return gan._noise(4), augmentation(images, training=True)
+
+    if runner.backend == "tensorflow":
+        noise, augmented = _STRATEGY.run(draws)
+        local = _STRATEGY.experimental_local_results
+        np.savez(
+            out / "replica_draws.npz",
+            noise=np.stack([np.asarray(v) for v in local(noise)]),
+            augmented=np.stack([np.asarray(v) for v in local(augmented)]),
+        )
+    else:
+        noise, augmented = (keras.ops.convert_to_numpy(v) for v in draws())
+        np.savez(out / f"draws{runner.rank}.npz", noise=noise, augmented=augmented)
+
+
 def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
     import keras
 
@@ -400,19 +430,9 @@ def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
         runner.fit(resumed, True, callbacks=[keras.callbacks.BackupAndRestore(backup)])
         info["resumed_max_difference"] = _max_difference(distributed, _state(resumed))
 
-    if runner.kind == "gan" and runner.backend == "tensorflow":
-        # What each replica of a step draws from the shared seed state.
-        per_replica = _STRATEGY.run(lambda: model._noise(4))
-        noise = [
-            np.asarray(v) for v in _STRATEGY.experimental_local_results(per_replica)
-        ]
-        np.save(out / "replica_noise.npy", np.stack(noise))
+    if runner.kind == "gan" and runner.backend != "jax":
+        _save_replica_draws(runner, model, out)
     if runner.backend == "torch":
-        if runner.kind == "gan":
-            np.save(
-                out / f"noise{runner.rank}.npy",
-                keras.ops.convert_to_numpy(model._noise(4)),
-            )
         np.savez(out / f"rank{runner.rank}.npz", **distributed)
         if runner.rank != 0 or single is None:
             return
