@@ -152,13 +152,15 @@ def _run_cluster(args) -> int:
         seed=args.seed,
     )
     model.compile()
-    if count <= model.num_neighbors:
+    kind = "images" if samples.is_images else "vectors"
+    num_neighbors = model.resolved("num_neighbors", kind)
+    if count <= num_neighbors:
         raise ValueError(
-            f"cluster needs more samples than the model's {model.num_neighbors} "
+            f"cluster needs more samples than the model's {num_neighbors} "
             f"nearest neighbours; received {count}."
         )
     preparation = "input normalization adapted, " if not samples.is_images else ""
-    preparation += f"{model.num_neighbors} nearest neighbours of each sample found"
+    preparation += f"{num_neighbors} nearest neighbours of each sample found"
     if resuming:
         preparation += "; resuming the interrupted run"
     callbacks = [

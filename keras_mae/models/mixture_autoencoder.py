@@ -59,9 +59,11 @@ class MixtureAutoencoder(
     - vectors `(n, d)` of any scale: a `keras.layers.Normalization` adapted
       by `fit` (saved with the model, so every method takes raw data;
       neighbours are searched after it), linear decoder outputs with MSE, no
-      augmentation, `batch_entropy_weight` 1.0;
+      augmentation, `batch_entropy_weight` 1.0, `neighbor_weight` 3.0 over
+      `num_neighbors` 10;
     - images `(n, H, W, C)` in [0, 1]: no normalization, a sigmoid decoder,
-      `RandomAffine()` as the augmentation, `batch_entropy_weight` 5.0.
+      `RandomAffine()` as the augmentation, `batch_entropy_weight` 5.0,
+      `neighbor_weight` 1.0 over `num_neighbors` 5.
 
     **What `fit` does with an array.** It adapts the normalization (once),
     finds each sample's nearest neighbours (when `neighbor_weight > 0`;
@@ -124,9 +126,12 @@ class MixtureAutoencoder(
             join one component.
         neighbor_weight: Weight of the nearest-neighbour term (the same
             agreement between `x` and one of its nearest neighbours, a new
-            one every epoch); 0 turns it off. On MNIST it raised ACC from
-            0.65 to 0.85 over 3 seeds of 10 epochs (docs/benchmarks.md).
-        num_neighbors: How many nearest neighbours to draw from.
+            one every epoch); 0 turns it off; `"auto"`: 1.0 for images, 3.0
+            for vectors. On MNIST it raised ACC from 0.65 to 0.85 over 3
+            seeds of 10 epochs; on tables it is what clusters
+            (docs/benchmarks.md).
+        num_neighbors: How many nearest neighbours to draw from; `"auto"`: 5
+            for images, 10 for vectors.
         reseed_threshold: Share of a fair `1 / K` below which `fit` on an
             array calls a component dead (3 epochs in a row) and re-seeds
             it; 0 turns it off.
@@ -171,8 +176,8 @@ class MixtureAutoencoder(
         adversarial_loss: str = "non_saturating",
         component_floor: float = 0.1,
         consistency_weight: float = 1.0,
-        neighbor_weight: float = 1.0,
-        num_neighbors: int = 5,
+        neighbor_weight: float | str = "auto",
+        num_neighbors: int | str = "auto",
         reseed_threshold: float = 0.2,
         latent_discriminator: keras.layers.Layer | None = None,
         data_discriminator: keras.layers.Layer | None = None,
@@ -267,18 +272,20 @@ class MixtureAutoencoder(
     @property
     def data_kind(self) -> str | None:
         """`"images"`, `"vectors"` or `"other"` once built, else None."""
-        return (
-            None
-            if self.data_shape is None
-            else mixture_inputs.data_kind(self.data_shape)
-        )
+        shape = self.data_shape
+        return None if shape is None else mixture_inputs.data_kind(shape)
 
-    @property
-    def resolved_batch_entropy_weight(self) -> float:
-        """`batch_entropy_weight`, with `"auto"` settled by the kind of data."""
-        if self.batch_entropy_weight != "auto":
-            return self.batch_entropy_weight
-        return 1.0 if self.data_kind == "vectors" else 5.0
+    def resolved(self, name: str, kind: str | None = None):
+        """A hyperparameter with `"auto"` settled by the kind of data.
+
+        Args:
+            name: `"batch_entropy_weight"`, `"neighbor_weight"` or
+                `"num_neighbors"`.
+            kind: The kind of data (`"vectors"`, `"images"`); by default the
+                model's own, once it is built.
+        """
+        kind = self.data_kind if kind is None else kind
+        return mixture_config.resolve(name, getattr(self, name), kind)
 
     def _resolved_output_activation(self) -> str | None:
         if self.output_activation != "auto":
@@ -463,16 +470,7 @@ class MixtureAutoencoder(
             augmentation=augmentation
             if isinstance(augmentation, str) or augmentation is None
             else serialize(augmentation),
-            reconstruction_loss=self.reconstruction_loss,
-            sample_entropy_weight=self.sample_entropy_weight,
-            batch_entropy_weight=self.batch_entropy_weight,
-            adversarial_weight=self.adversarial_weight,
-            adversarial_loss=self.adversarial_loss,
-            component_floor=self.component_floor,
-            consistency_weight=self.consistency_weight,
-            neighbor_weight=self.neighbor_weight,
-            num_neighbors=self.num_neighbors,
-            reseed_threshold=self.reseed_threshold,
+            **{name: getattr(self, name) for name in mixture_config.OBJECTIVE_KEYS},
             latent_discriminator=serialize(self.latent_discriminator),
             data_discriminator=serialize(self.data_discriminator),
         )

@@ -19,8 +19,11 @@ from keras_mae.models import losses
 from keras_mae.utils.argument_checks import check_int, check_number
 
 __all__ = [
+    "AUTO_VALUES",
     "LEGACY_COMPILE_KEYS",
+    "OBJECTIVE_KEYS",
     "check_objective",
+    "resolve",
     "migrate_config",
     "split_legacy_compile",
 ]
@@ -41,6 +44,8 @@ LEGACY_COMPILE_KEYS = (
     "num_neighbors",
     "reseed_threshold",
 )
+# The loss hyperparameters of the constructor (and of `get_config`).
+OBJECTIVE_KEYS = tuple(k for k in LEGACY_COMPILE_KEYS if k != "consistency_shear")
 _WEIGHTS = (
     "sample_entropy_weight",
     "batch_entropy_weight",
@@ -49,6 +54,45 @@ _WEIGHTS = (
     "neighbor_weight",
 )
 _FRACTIONS = ("component_floor", "reseed_threshold")
+
+# What `"auto"` means for each kind of data (`mixture_inputs.data_kind`;
+# "other" shapes get the image values). Vectors: measured on the clustering
+# suite (docs/benchmarks.md); images: the MNIST protocol.
+AUTO_VALUES = {
+    "batch_entropy_weight": {"vectors": 1.0, "images": 5.0},
+    "neighbor_weight": {"vectors": 3.0, "images": 1.0},
+    "num_neighbors": {"vectors": 10, "images": 5},
+}
+
+
+def resolve(name: str, value: Any, kind: str | None) -> Any:
+    """`value`, or what `"auto"` means for `name` on data of `kind`.
+
+    Args:
+        name: A hyperparameter of `AUTO_VALUES`.
+        value: Its value as given (`"auto"` or a number).
+        kind: `"vectors"`, `"images"` or `"other"`; None (the data not seen
+            yet) resolves nothing.
+
+    Raises:
+        ValueError: If `value` is "auto" and `kind` is None.
+
+    Examples:
+        >>> from keras_mae.models.mixture_config import resolve
+        >>> resolve("num_neighbors", "auto", "vectors")
+        10
+        >>> resolve("num_neighbors", 7, None)
+        7
+    """
+    if value != "auto":
+        return value
+    if kind is None:
+        raise ValueError(
+            f"{_NAME}'s {name}='auto' is settled by the kind of data, which "
+            "it has not seen yet: build the model (`input_shape`, `fit` or "
+            "`adapt`) first, or pass a number."
+        )
+    return AUTO_VALUES[name]["vectors" if kind == "vectors" else "images"]
 
 
 def check_objective(values: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +105,8 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         The same keys, checked: weights >= 0 as floats, fractions in [0, 1],
-        `num_neighbors` a positive int, `batch_entropy_weight` may be "auto".
+        `num_neighbors` a positive int; the names of `AUTO_VALUES` may be
+        "auto".
 
     Raises:
         ValueError: for an unknown loss name or a value out of range, naming
@@ -87,7 +132,7 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
                 )
         elif name == "adversarial_loss":
             losses.check_adversarial_loss(value)
-        elif name == "batch_entropy_weight" and value == "auto":
+        elif name in AUTO_VALUES and value == "auto":
             pass
         elif name in _WEIGHTS:
             value = float(check_number(_NAME, name, value))

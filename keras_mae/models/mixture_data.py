@@ -130,7 +130,8 @@ class MixtureData:
                 self.adapt(x)
             if self._uses_neighbors() and not isinstance(x, NeighborPairs):
                 warnings.warn(
-                    f"{_NAME}: neighbor_weight is {self.neighbor_weight} but `fit` "
+                    f"{_NAME}: neighbor_weight is {self.resolved('neighbor_weight')} "
+                    "but `fit` "
                     f"received a {type(x).__name__}, in which it cannot find "
                     "neighbours; batches that are not {'x', 'neighbor'} dicts "
                     "(keras_mae.datasets.NeighborPairs) train without the "
@@ -211,7 +212,9 @@ class MixtureData:
         space = x
         if self.normalizer is not None:
             space = self._predict_normalized(x)
-        return nearest_neighbors(space, self.num_neighbors, method=self._search)
+        return nearest_neighbors(
+            space, self.resolved("num_neighbors"), method=self._search
+        )
 
     def _predict_normalized(self, x: np.ndarray) -> np.ndarray:
         batches = [

@@ -156,7 +156,8 @@ class MixtureObjective:
         return self._select(codes, one_hot), one_hot
 
     def _uses_neighbors(self) -> bool:
-        return self.neighbor_weight > 0.0
+        # "auto" is on for every kind of data, so this holds before building.
+        return self.neighbor_weight == "auto" or self.neighbor_weight > 0.0
 
     def _uses_consistency(self) -> bool:
         return self.augmentation is not None and self.consistency_weight > 0.0
@@ -191,7 +192,7 @@ class MixtureObjective:
         total = (
             reconstruction
             + self.sample_entropy_weight * sample_entropy
-            - self.resolved_batch_entropy_weight * batch_entropy
+            - self.resolved("batch_entropy_weight") * batch_entropy
         )
         logs = {
             "reconstruction": reconstruction,
@@ -213,7 +214,7 @@ class MixtureObjective:
             agreement = losses.assignment_consistency(
                 probabilities, neighbor_probabilities
             )
-            total = total + self.neighbor_weight * agreement
+            total = total + self.resolved("neighbor_weight") * agreement
             logs["neighbor"] = agreement
         if self.adversarial is not None:
             adversarial = 0.0

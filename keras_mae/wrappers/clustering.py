@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from keras_mae.models import MixtureAutoencoder
+from keras_mae.models.mixture_inputs import data_kind
 from keras_mae.utils.argument_checks import check_int
 
 _NAME = "MixtureClustering"
@@ -405,9 +406,10 @@ class MixtureClustering(
             )
             model.compile()
             # The nearest-neighbour term needs more samples than neighbours.
+            kind = data_kind(X.shape[1:])
             neighbors = 0
-            if getattr(model, "neighbor_weight", 0):
-                neighbors = getattr(model, "num_neighbors", 0)
+            if model.resolved("neighbor_weight", kind):
+                neighbors = model.resolved("num_neighbors", kind)
             minimum = max(n_clusters, neighbors + 1)
             if n_samples < minimum:
                 raise ValueError(

@@ -57,3 +57,28 @@ def test_split_legacy_compile():
     assert shear == 0.3
     with pytest.raises(ValueError, match="consistency_shear"):
         mixture_config.split_legacy_compile({"consistency_shear": 2.0})
+
+
+def test_auto_values_are_settled_by_the_kind_of_data():
+    resolve = mixture_config.resolve
+    assert resolve("neighbor_weight", "auto", "vectors") == 3.0
+    assert resolve("num_neighbors", "auto", "vectors") == 10
+    assert resolve("batch_entropy_weight", "auto", "vectors") == 1.0
+    for kind in ("images", "other"):  # other shapes get the image values
+        assert resolve("neighbor_weight", "auto", kind) == 1.0
+        assert resolve("num_neighbors", "auto", kind) == 5
+        assert resolve("batch_entropy_weight", "auto", kind) == 5.0
+    assert resolve("num_neighbors", 7, None) == 7  # a number is kept
+    with pytest.raises(ValueError, match="has not seen yet"):
+        resolve("num_neighbors", "auto", None)
+
+
+def test_check_objective_takes_auto_only_where_it_means_something():
+    checked = mixture_config.check_objective(
+        {"neighbor_weight": "auto", "num_neighbors": "auto"}
+    )
+    assert checked == {"neighbor_weight": "auto", "num_neighbors": "auto"}
+    with pytest.raises((TypeError, ValueError), match="component_floor"):
+        mixture_config.check_objective({"component_floor": "auto"})
+    with pytest.raises((TypeError, ValueError), match="num_neighbors"):
+        mixture_config.check_objective({"num_neighbors": "automatic"})

@@ -30,9 +30,9 @@ def test_each_term_is_logged_and_adds_up(adversarial):
     expected = (
         logs["reconstruction"]
         + model.sample_entropy_weight * logs["sample_entropy"]
-        - model.resolved_batch_entropy_weight * logs["batch_entropy"]
+        - model.resolved("batch_entropy_weight") * logs["batch_entropy"]
         + model.consistency_weight * logs["consistency"]
-        + model.neighbor_weight * logs["neighbor"]
+        + model.resolved("neighbor_weight") * logs["neighbor"]
         + model.adversarial_weight * logs.get("adversarial", 0.0)
     )
     np.testing.assert_allclose(

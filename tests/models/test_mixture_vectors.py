@@ -74,6 +74,29 @@ def test_images_keep_the_sigmoid_and_get_random_affine():
         model.predict_proba(images * 255.0)
 
 
+def test_the_neighbour_term_defaults_per_kind_of_data():
+    # "auto" in the config; vectors 3.0 over 10 neighbours, images 1.0 over 5.
+    x, _ = _blobs(10.0, 3.0)
+    vectors = _small()
+    vectors.compile()
+    vectors.fit(x, epochs=1, batch_size=64, verbose=0)
+    assert (vectors.resolved("neighbor_weight"), vectors.resolved("num_neighbors")) == (
+        3.0,
+        10,
+    )
+    assert vectors.neighbors(x).shape == (len(x), 10)
+    config = vectors.get_config()
+    assert (config["neighbor_weight"], config["num_neighbors"]) == ("auto", "auto")
+    images = MixtureAutoencoder(2, 2, input_shape=(8, 8, 1), hidden_units=(8,))
+    assert (images.resolved("neighbor_weight"), images.resolved("num_neighbors")) == (
+        1.0,
+        5,
+    )
+    unbuilt = MixtureAutoencoder(2, 2)
+    with pytest.raises(ValueError, match="num_neighbors='auto'.*not seen yet"):
+        unbuilt.resolved("num_neighbors")
+
+
 def test_explicit_choices_override_auto():
     x, _ = _blobs(1.0, 0.0)
     model = _small(normalization=None, output_activation="tanh")

@@ -330,8 +330,9 @@ def test_one_sample_is_refused_by_name(blobs):
     x, _ = blobs
     with pytest.raises(ValueError, match="n_samples=1"):
         MixtureClustering(n_clusters=2, **FAST).fit(x[:1])
-    with pytest.raises(ValueError, match="at least 6 samples .*n_samples=5"):
-        MixtureClustering(n_clusters=2, **FAST).fit(x[:5])
+    # Vectors: 10 nearest neighbours by default ("auto").
+    with pytest.raises(ValueError, match="at least 11 samples .*n_samples=10"):
+        MixtureClustering(n_clusters=2, **FAST).fit(x[:10])
 
 
 @pytest.mark.parametrize(
