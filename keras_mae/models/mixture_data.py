@@ -129,9 +129,11 @@ class MixtureData:
                     )
                 self.adapt(x)
             if self._uses_neighbors() and not isinstance(x, NeighborPairs):
+                weight = self.neighbor_weight  # "auto" while the kind is unknown
+                if self.data_kind is not None:
+                    weight = self.resolved("neighbor_weight")
                 warnings.warn(
-                    f"{_NAME}: neighbor_weight is {self.resolved('neighbor_weight')} "
-                    "but `fit` "
+                    f"{_NAME}: neighbor_weight is {weight} but `fit` "
                     f"received a {type(x).__name__}, in which it cannot find "
                     "neighbours; batches that are not {'x', 'neighbor'} dicts "
                     "(keras_mae.datasets.NeighborPairs) train without the "
