@@ -286,6 +286,26 @@ class _Runner:
         )
         return model
 
+    def reference(self) -> dict[str, np.ndarray]:
+        """The single-device run: `_state` after `fit`, and `reseed(model)`."""
+        model = self.fit(self.build(distributed=False), False)
+        return {**_state(model), **self.reseed(model)}
+
+    def reseed(self, model) -> dict[str, np.ndarray]:
+        """JAX MixtureAutoencoder: re-seeds its smallest component from its
+        largest (`reseed_component`, a nested training of the assignment);
+        returns `reseed/labels` (the clusters after) and `reseed/count`."""
+        if self.backend != "jax" or not self.kind.startswith("mae"):
+            return {}
+        usage = np.bincount(model.predict_clusters(self.x), minlength=3)
+        count = model.reseed_component(
+            int(np.argmin(usage)), int(np.argmax(usage)), self.x, steps=8, seed=0
+        )
+        return {
+            "reseed/labels": model.predict_clusters(self.x),
+            "reseed/count": np.asarray(count),
+        }
+
     def scope(self):
         """The context in which the distributed model is built and compiled."""
         import contextlib
@@ -355,7 +375,7 @@ def run(
     # All single-device references first: a distribution, once set, is global.
     # ("mae-neighbors", PyTorch only, has none: a process searches its shard.)
     singles = [
-        _state(runner.fit(runner.build(distributed=False), False))
+        runner.reference()
         if runner.rank == 0 and runner.kind != "mae-neighbors"
         else None
         for runner in runners
@@ -412,6 +432,7 @@ def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
         model = runner.build(distributed=True)
     runner.fit(model, True)
     distributed = _state(model)
+    reseeded = runner.reseed(model)
     info = {
         "backend": runner.backend,
         "devices": runner.devices,
@@ -441,8 +462,10 @@ def _run_distributed(runner: _Runner, single, out: Path, resume: bool) -> None:
         out / "weights.npz",
         inputs=inputs,
         outputs_distributed=_outputs(runner.kind, model, inputs),
-        **{f"single/{k}": v for k, v in single.items()},
+        **{f"single/{k}": v for k, v in single.items() if not k.startswith("reseed/")},
         **{f"distributed/{k}": v for k, v in distributed.items()},
+        **{f"single_{k}": v for k, v in single.items() if k.startswith("reseed/")},
+        **{f"distributed_{k}": v for k, v in reseeded.items()},
     )
     model.save_to_preset(out / "preset")
     model.save(out / "model.keras")
