@@ -153,7 +153,7 @@ def _run_cluster(args) -> int:
     )
     model.compile()
     kind = "images" if samples.is_images else "vectors"
-    num_neighbors = model.resolved("num_neighbors", kind)
+    num_neighbors = model.neighbor_count(count, kind)
     if count <= num_neighbors:
         raise ValueError(
             f"cluster needs more samples than the model's {num_neighbors} "

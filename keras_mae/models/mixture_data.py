@@ -32,8 +32,8 @@ class MixtureData:
     >>> mae.adapt(x)  # `fit` does it itself on arrays
     >>> mae.data_kind, mae.normalizer_adapted
     ('vectors', True)
-    >>> mae.neighbors(x).shape  # searched after the normalization
-    (256, 5)
+    >>> mae.neighbors(x).shape  # after the normalization; 10 for vectors
+    (256, 10)
     >>> mae.check_inputs(np.zeros((4, 2), "float32"))
     Traceback (most recent call last):
     ...
@@ -215,8 +215,25 @@ class MixtureData:
         if self.normalizer is not None:
             space = self._predict_normalized(x)
         return nearest_neighbors(
-            space, self.resolved("num_neighbors"), method=self._search
+            space, self.neighbor_count(len(x)), method=self._search
         )
+
+    def neighbor_count(self, n_samples: int, kind: str | None = None) -> int:
+        """How many neighbours of each of `n_samples` samples `fit` searches.
+
+        `num_neighbors`; its `"auto"` value is capped at `n_samples - 1`, so
+        a few samples still train (an explicit number is kept, and a data
+        set too small for it is refused by the search).
+
+        Args:
+            n_samples: The number of samples searched.
+            kind: The kind of data (`"vectors"`, `"images"`); by default the
+                model's own, once it is built.
+        """
+        count = self.resolved("num_neighbors", kind)
+        if self.num_neighbors == "auto":
+            count = max(1, min(count, n_samples - 1))
+        return count
 
     def _predict_normalized(self, x: np.ndarray) -> np.ndarray:
         batches = [

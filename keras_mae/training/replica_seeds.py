@@ -71,6 +71,7 @@ class ReplicaSeeds(keras.random.SeedGenerator):
 
     @property
     def state(self):
+        """The wrapped generator's state variable (shared by the replicas)."""
         return self.generator.state
 
     def next(self, ordered: bool = True):
@@ -82,6 +83,7 @@ class ReplicaSeeds(keras.random.SeedGenerator):
         return seed + ops.stack([offset, ops.zeros_like(offset)])
 
     def get_config(self):
+        """Refused: a `ReplicaSeeds` lives for one step and is never saved."""
         raise NotImplementedError(
             "ReplicaSeeds is made per step and is not saved; save the model, "
             "whose SeedGenerator it wraps."

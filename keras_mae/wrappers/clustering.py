@@ -409,7 +409,7 @@ class MixtureClustering(
             kind = data_kind(X.shape[1:])
             neighbors = 0
             if model.resolved("neighbor_weight", kind):
-                neighbors = model.resolved("num_neighbors", kind)
+                neighbors = model.neighbor_count(n_samples, kind)
             minimum = max(n_clusters, neighbors + 1)
             if n_samples < minimum:
                 raise ValueError(

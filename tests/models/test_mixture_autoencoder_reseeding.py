@@ -25,9 +25,12 @@ def fitted(tmp_path_factory):
         hidden_units=(16,),
         output_activation=None,
         # The model these tests were written for, before the defaults per
-        # kind of data: raw inputs (the blobs are already of unit scale) and
-        # the balance weight of images (the vectors' "auto" is 1.0).
+        # kind of data: raw inputs (the blobs are already of unit scale),
+        # the balance weight and neighbour term of images (the vectors'
+        # "auto" are 1.0, and 3.0 over 10 neighbours).
         normalization=None,
+        neighbor_weight=1.0,
+        num_neighbors=5,
         batch_entropy_weight=5.0,
         reseed_threshold=0.0,
         seed=0,

@@ -330,9 +330,13 @@ def test_one_sample_is_refused_by_name(blobs):
     x, _ = blobs
     with pytest.raises(ValueError, match="n_samples=1"):
         MixtureClustering(n_clusters=2, **FAST).fit(x[:1])
-    # Vectors: 10 nearest neighbours by default ("auto").
-    with pytest.raises(ValueError, match="at least 11 samples .*n_samples=10"):
-        MixtureClustering(n_clusters=2, **FAST).fit(x[:10])
+    # An explicit number of neighbours needs one sample more ("auto" takes
+    # at most n - 1 neighbours).
+    explicit = {**FAST, "model_kwargs": {**SMALL, "num_neighbors": 5}}
+    with pytest.raises(ValueError, match="at least 6 samples .*n_samples=5"):
+        MixtureClustering(n_clusters=2, **explicit).fit(x[:5])
+    labels = MixtureClustering(n_clusters=2, **FAST).fit_predict(x[:5])
+    assert labels.shape == (5,)
 
 
 @pytest.mark.parametrize(
