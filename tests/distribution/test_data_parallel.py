@@ -5,12 +5,12 @@ Each backend's own engine, in a fresh process (`tests.distribution.worker`):
 `tf.distribute.MirroredStrategy` over 2 logical TensorFlow CPU devices, 2
 PyTorch processes over gloo (`torchrun`); on JAX also
 `keras.distribution.ModelParallel` on a 2 x 2 mesh (batch x model), with the
-hidden kernels sharded over the model axis (`worker.MODEL_LAYOUTS`). The GAN
+hidden kernels sharded over the model axis (`models.MODEL_LAYOUTS`). The GAN
 and the MixtureAutoencoder train 8 steps of 64 samples each way, on the same
 global batches.
 
 The MixtureAutoencoder runs without per-replica randomness (see
-`worker.make_mae`): on JAX with its nearest-neighbour term, adversarial
+`models.make_mae`): on JAX with its nearest-neighbour term, adversarial
 prior and batch entropy, all computed on the global batch; on TensorFlow and
 PyTorch, whose replicas compute their losses on their share of the batch,
 without them (`neighbor_weight=0`, `adversarial=None`,
@@ -19,7 +19,7 @@ with the neighbour term, each process searching its own shard; only its
 processes' agreement is checked. On TensorFlow and PyTorch every replica
 draws its own noise (`keras_mae.training.ReplicaSeeds`); the GAN's
 single-device reference draws each replica's rows from the same seeds (see
-`worker.make_gan`).
+`models.make_gan`).
 
 Tolerance: the data-parallel step sums the same float32 per-sample
 gradients in another order (per device, then across devices). A sum of 64
@@ -130,7 +130,7 @@ def test_jax_data_parallel_replicates_variables_and_optimizer_state(trained, kin
 def test_jax_model_parallel_shards_the_layout_map_and_its_optimizer_state(
     trained, kind
 ):
-    from tests.distribution.worker import MODEL_LAYOUTS
+    from tests.distribution.models import MODEL_LAYOUTS
 
     _, info = _load(trained / f"{kind}-model")
     layout = info["layout"]
