@@ -207,6 +207,19 @@ def main() -> int:
             f"{row['global_batch']:12d} | {row['steps_per_s']:7.1f} | "
             f"{row['samples_per_s']:9.0f} | {efficiency:10.2f}"
         )
+    if row["device_kind"].lower() == "cpu":
+        if backend == "torch":
+            print(
+                f"# CPU: each process has one thread of this machine's "
+                f"{os.cpu_count()} cores; beyond that many processes they share "
+                "cores, and the numbers show correctness and overhead, not speed."
+            )
+        else:
+            print(
+                "# Virtual CPU devices share this machine's cores: these numbers "
+                "show that the distributed step runs and what it costs, not a "
+                "speed-up."
+            )
     return 0
 
 
