@@ -21,9 +21,7 @@ penalties). The implementation is picked once, at import:
   the outer scope, which becomes the new state. On the CPU the step is
   compiled without donating that state (see `make_train_function`).
 
-`replica_index()` says which replica of a `tf.distribute` step, or which
-`torch.distributed` process, runs the code, so that each draws its own noise
-(`keras_mae.training.ReplicaSeeds`).
+`replica_index()` names the TF replica or torch process (`ReplicaSeeds`).
 
 Everything else in keras_mae is backend-free and uses `keras.ops` only.
 """
@@ -224,9 +222,7 @@ class _JaxBackend:
         return 1  # keras.distribution: one program over every local device
 
     def replica_index(self):
-        # keras.distribution compiles one program for the global batch: its
-        # draws are already those of one device, sharded.
-        return None
+        return None  # one program for the global batch: draws as on one device
 
     def _recompile_without_donation(self, model) -> bool:
         return (
@@ -456,15 +452,12 @@ def training_processes() -> int:
 def replica_index():
     """Which replica of a data-parallel step this code runs in, or None.
 
-    The replica id (a tensor) inside a `tf.distribute` step over more than
-    one replica, the process rank under `torch.distributed` with more than
-    one process, and None otherwise: on one device, and under
-    `keras.distribution` (JAX), whose step is one program over the global
-    batch. A replica that computes its own loss must draw its own noise;
-    `keras_mae.training.ReplicaSeeds` uses this to do so.
+    The replica id (a tensor) in a `tf.distribute` step over replicas, the
+    rank under `torch.distributed` with processes, else None (one device;
+    JAX's `keras.distribution`, one program for the global batch). Used by
+    `keras_mae.training.ReplicaSeeds`.
 
     Examples:
-
     >>> from keras_mae.training.backend import replica_index
     >>> replica_index() is None
     True
