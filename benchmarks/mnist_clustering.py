@@ -138,6 +138,33 @@ def score(model: MixtureAutoencoder, x, y, history) -> dict:
     return result
 
 
+class ScoreEvery(keras.callbacks.Callback):
+    """Scores the clustering every `every` epochs (`--score-every`).
+
+    Labels only score, they choose nothing: the scores show how many epochs a
+    run needs. Each scoring is a `predict_clusters` of all the data, so it adds
+    its time to the run's (printed with it).
+    """
+
+    def __init__(self, x, y, every: int):
+        super().__init__()
+        self.x, self.y, self.every = x, y, every
+        self.scores: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        start = time.perf_counter()
+        result = clustering_scores(self.y, self.model.predict_clusters(self.x))
+        seconds = time.perf_counter() - start
+        self.scores.append({"epoch": epoch + 1, **result, "seconds": seconds})
+        print(
+            f"epoch {epoch + 1}: acc {result['acc']:.4f} nmi {result['nmi']:.4f} "
+            f"(scored in {seconds:.1f} s)",
+            flush=True,
+        )
+
+
 def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
     """Trains `args.restarts` models (seeds `group * restarts + r`) and keeps
     the one with the lowest final training loss (`best_of_restarts`): labels
@@ -146,10 +173,13 @@ def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
     restart's scores are then those after its E epochs."""
     scored = {}
     clock = [time.perf_counter()]
+    scorer = ScoreEvery(x, y, args.score_every) if args.score_every else None
 
     def on_restart(model, seed, history):
         seconds = time.perf_counter() - clock[0]
         scored[seed] = {**score(model, x, y, history), "train_seconds": seconds}
+        if scorer is not None:
+            scored[seed]["scores_per_epoch"], scorer.scores = scorer.scores, []
         print(
             f"restart seed {seed}: loss {scored[seed]['final_loss']:.4f} after "
             f"{len(history.epoch)} epochs, acc {scored[seed]['acc']:.4f}, "
@@ -167,6 +197,7 @@ def train_and_score(x, y, group: int, args) -> tuple[MixtureAutoencoder, dict]:
         batch_size=args.batch_size,
         epochs=args.epochs,
         verbose=args.verbose,
+        callbacks=[] if scorer is None else [scorer],
     )
     train_seconds = sum(run["train_seconds"] for run in scored.values())
     if args.screen_epochs is None:
@@ -290,6 +321,13 @@ def main() -> None:
         "--limit", type=int, default=0, help="first N images only (smoke tests)"
     )
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument(
+        "--score-every",
+        type=int,
+        default=0,
+        help="also score ACC/NMI every N epochs (labels choose nothing; the "
+        "scoring's time counts in the run's)",
+    )
     parser.add_argument(
         "--model-kwargs",
         type=json.loads,

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from keras_mae.layers._utils import format_shape
+from keras_mae.layers.affine_resample import affine_resample
 from keras_mae.training.replica_seeds import step_seeds
 from keras_mae.utils.argument_checks import check_int, check_number
 
@@ -97,7 +98,8 @@ class RandomAffine(keras.layers.Layer):
     `~ U[-rotation, rotation]` degrees, scaled by `1 + U[-scale, scale]` and
     shifted by `U[-shift, shift]` times the image width (horizontally) and
     height (vertically), all about the image centre and as one resampling
-    (see `affine_transforms`). Outside training (`training=False`, e.g. in
+    (see `affine_transforms`; the pixels are read by `affine_resample`, one
+    batched gather on every backend). Outside training (`training=False`, e.g. in
     `predict`) the images pass through unchanged, as they do when every
     amount is 0.
 
@@ -114,7 +116,8 @@ class RandomAffine(keras.layers.Layer):
         shear: Largest horizontal shear factor, in [0, 1).
         interpolation: `"bilinear"` or `"nearest"`.
         fill_mode: How points outside the image are filled: `"constant"`
-            (zeros), `"nearest"`, `"wrap"` or `"reflect"`.
+            (zeros), `"nearest"`, `"wrap"` or `"reflect"` (as
+            `keras.ops.image.map_coordinates` reads them, on every backend).
         seed: Integer seed of the layer's random draws, or None for a random
             one.
         **kwargs: Standard `keras.layers.Layer` arguments (`name`, ...).
@@ -223,13 +226,17 @@ class RandomAffine(keras.layers.Layer):
             height=height,
             width=width,
         )
-        return ops.image.affine_transform(
-            images,
-            transform,
-            interpolation=self.interpolation,
-            fill_mode=self.fill_mode,
-            data_format="channels_last",
-        )
+        if None in images.shape[1:]:
+            return ops.image.affine_transform(
+                images,
+                transform,
+                interpolation=self.interpolation,
+                fill_mode=self.fill_mode,
+                data_format="channels_last",
+            )
+        # The same pixels as affine_transform (but "wrap", where TensorFlow
+        # differs from the other backends), batched on every backend.
+        return affine_resample(images, transform, self.interpolation, self.fill_mode)
 
     def compute_output_shape(self, input_shape):
         """The output shape for inputs of shape `input_shape`: `input_shape` itself."""

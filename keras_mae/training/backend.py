@@ -2,26 +2,20 @@
 
 A model declares its players once (`keras_mae.training.Player`); this module
 turns one player's loss into a gradient update on the backend chosen by
-`KERAS_BACKEND`, and takes gradients with respect to inputs (for gradient
-penalties). The implementation is picked once, at import:
+`KERAS_BACKEND` (picked once, at import), and takes gradients with respect to
+inputs (for gradient penalties):
 
-- TensorFlow: `tf.GradientTape` inside the `tf.function` Keras compiles.
-  Under a `tf.distribute` strategy each replica's loss is divided by the
-  number of replicas, since the optimizer sums their gradients.
-- PyTorch: `torch.autograd.grad` on the player's parameters only; the other
-  players' parameters are frozen (`requires_grad=False`) while the loss is
-  recorded, so no gradient is ever computed for them. When
-  `torch.distributed` runs more than one process, each player's gradients
-  are averaged over the processes (one all-reduce) before they are applied.
-- JAX: stateless. `train_step(state, data)` runs the model's ordinary,
-  stateful step inside a `keras.StatelessScope` that holds the whole trainer
-  state; each player's loss is differentiated with `jax.value_and_grad` in an
-  inner scope where only that player's variables are traced, and the updates
-  (optimizer, batch-norm statistics, seed state, metrics) are written back to
-  the outer scope, which becomes the new state. On the CPU the step is
-  compiled without donating that state (see `make_train_function`).
-
-`replica_index()` names the TF replica or torch process (`ReplicaSeeds`).
+- TensorFlow: `tf.GradientTape` in the `tf.function` Keras compiles (with XLA
+  on the CPU too, `auto_jit_compile`); under `tf.distribute` each replica's
+  loss is divided by the replicas, since the optimizer sums their gradients.
+- PyTorch: `torch.autograd.grad` on the player's parameters only (the others
+  are frozen while the loss is recorded); under `torch.distributed` the
+  gradients are averaged over the processes (one all-reduce).
+- JAX: stateless. The model's stateful step runs in a `keras.StatelessScope`
+  holding the trainer state; each player's loss is differentiated with
+  `jax.value_and_grad` in an inner scope tracing only that player's
+  variables, and the updates are written back to the outer scope (the new
+  state). On the CPU the state is not donated (`make_train_function`).
 
 Everything else in keras_mae is backend-free and uses `keras.ops` only.
 """
@@ -42,7 +36,20 @@ def _detached(logs: dict[str, Any]) -> dict[str, Any]:
     return {name: keras.ops.stop_gradient(value) for name, value in logs.items()}
 
 
-class _StatefulSteps:
+class _Backend:
+    """What holds on every backend unless it says otherwise."""
+
+    def auto_jit_compile(self, model):
+        return "auto"  # Keras's own choice
+
+    def training_processes(self) -> int:
+        return 1  # tf.distribute, keras.distribution: one process
+
+    def replica_index(self):
+        return None  # JAX: one program for the global batch, as on one device
+
+
+class _StatefulSteps(_Backend):
     """TensorFlow and PyTorch run the model's step as written."""
 
     def make_train_function(self, model, keras_make_train_function, force):
@@ -64,8 +71,19 @@ class _TensorFlowBackend(_StatefulSteps):
     def on_accelerator(self) -> bool:
         return bool(self._tf.config.list_logical_devices("GPU"))
 
-    def training_processes(self) -> int:
-        return 1  # tf.distribute runs the replicas in one process
+    def auto_jit_compile(self, model):
+        # Keras's "auto" is no XLA on CPU-only TensorFlow; the MAE's step
+        # runs 2.4x faster with it (docs/benchmarks.md).
+        from keras.src.trainers.trainer import model_supports_jit
+
+        tf = self._tf
+        if (
+            tf.config.list_physical_devices("GPU")
+            or tf.distribute.has_strategy()
+            or model.distribute_strategy is not tf.distribute.get_strategy()
+        ):
+            return "auto"
+        return model_supports_jit(model)  # Keras's test: layers, determinism
 
     def replica_index(self):
         # Inside `strategy.run` (Keras's step under MirroredStrategy and
@@ -78,10 +96,9 @@ class _TensorFlowBackend(_StatefulSteps):
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
-            # Under a `tf.distribute` strategy (e.g. MirroredStrategy) each
-            # replica's loss is the mean over its share of the batch and the
-            # optimizer sums the replicas' gradients; as in Keras's own
-            # `compute_loss`, divide by the replicas so the sum is the mean.
+            # Each replica's loss is the mean over its share of the batch and
+            # the optimizer sums the gradients: as Keras's `compute_loss`,
+            # divide by the replicas so the sum is the mean.
             replicas = self._tf.distribute.get_strategy().num_replicas_in_sync
             if replicas > 1:
                 loss = loss / replicas
@@ -145,20 +162,13 @@ class _TorchBackend(_StatefulSteps):
         return _detached(logs)
 
     def _averaged_over_processes(self, grads):
-        """The mean of `grads` over a `torch.distributed` group, as DDP takes it.
-
-        Each process computes its player's loss on its own shard of the batch.
-        The model's step calls its sub-models directly, so a
-        `DistributedDataParallel` wrapper would be bypassed: the gradients of
-        every player are all-reduced here instead, in one flat tensor.
-        """
-        distributed = self._torch.distributed
-        if not (distributed.is_available() and distributed.is_initialized()):
-            return grads
-        world_size = distributed.get_world_size()
+        """The mean of `grads` over the processes, as DDP takes it (a DDP
+        wrapper would be bypassed: the step calls its sub-models directly)."""
+        world_size = self.training_processes()
         present = [g for g in grads if g is not None]
         if world_size == 1 or not present:
             return grads
+        distributed = self._torch.distributed
         flat = self._torch.cat([g.reshape(-1) for g in present])
         distributed.all_reduce(flat)
         sizes = [g.numel() for g in present]
@@ -178,7 +188,7 @@ class _TorchBackend(_StatefulSteps):
         return grads
 
 
-class _JaxBackend:
+class _JaxBackend(_Backend):
     def __init__(self):
         import jax
         from keras.src.backend.common.stateless_scope import get_stateless_scope
@@ -207,22 +217,13 @@ class _JaxBackend:
             model
         ):
             return
-        # Keras's JAX trainer jits the step with `donate_argnums=0`: XLA may
-        # then write the new state into the old state's buffers, which saves
-        # accelerator memory. On the CPU, where memory is rarely the limit, it
-        # only makes XLA copy aliased buffers and order their updates: without
-        # it, `GAN.fit` went from 0.92x to 0.96x of a hand-written loop on the
-        # 2-core machine of docs/benchmarks.md.
+        # Keras jits the step with `donate_argnums=0`, which saves accelerator
+        # memory; on the CPU it only makes XLA copy aliased buffers: without
+        # it `GAN.fit` went from 0.92x to 0.96x of a hand-written loop.
         model.train_function = model._make_function(self._jax.jit(model.train_step))
 
     def on_accelerator(self) -> bool:
         return self._jax.default_backend() != "cpu"
-
-    def training_processes(self) -> int:
-        return 1  # keras.distribution: one program over every local device
-
-    def replica_index(self):
-        return None  # one program for the global batch: draws as on one device
 
     def _recompile_without_donation(self, model) -> bool:
         return (
@@ -335,15 +336,12 @@ def make_train_function(model, keras_make_train_function, force=False):
 
 
 def train_step(model, *args):
-    """Runs one adversarial training step of `model` (Keras's signature).
-
-    `AdversarialModel.train_step` is this: `fit` and `train_on_batch` call it
-    with Keras's arguments (on JAX the trainer state, then the batch; on
-    TensorFlow and PyTorch the batch).
+    """One adversarial training step of `model` (`AdversarialModel.train_step`).
 
     Args:
         model: The `AdversarialModel`.
-        *args: Keras's arguments of `train_step`.
+        *args: Keras's arguments of `train_step` (on JAX the trainer state,
+            then the batch; elsewhere the batch).
 
     Returns:
         The step's logs (on JAX also the new state).
@@ -354,17 +352,14 @@ def train_step(model, *args):
     >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
     >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
     >>> gan.compile()
-    >>> logs = gan.train_on_batch(x, return_dict=True)  # runs this step
-    >>> sorted(logs)
+    >>> sorted(gan.train_on_batch(x, return_dict=True))  # runs this step
     ['d_loss', 'g_loss']
     """
     return _IMPL.train_step(model, *args)
 
 
 def test_step(model, *args):
-    """Runs one evaluation step of `model` (Keras's signature).
-
-    `AdversarialModel.test_step` is this: every player's loss, no update.
+    """One evaluation step (`AdversarialModel.test_step`): losses, no update.
 
     Args:
         model: The `AdversarialModel`.
@@ -376,11 +371,9 @@ def test_step(model, *args):
     Examples:
     >>> import numpy as np
     >>> from keras_mae.models import GAN
-    >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
     >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
     >>> gan.compile()
-    >>> logs = gan.test_on_batch(x, return_dict=True)  # runs this step
-    >>> sorted(logs)
+    >>> sorted(gan.test_on_batch(np.zeros((8, 2), "float32"), return_dict=True))
     ['d_loss', 'g_loss']
     """
     return _IMPL.test_step(model, *args)
@@ -420,15 +413,32 @@ def update_player(model, player: Player, x) -> dict[str, Any]:
     return _IMPL.update_player(model, player, x)
 
 
+def auto_jit_compile(model):
+    """What `compile(jit_compile="auto")` means for `model` on this backend.
+
+    Keras's own choice, except on TensorFlow on the CPU alone (no GPU, no
+    strategy), where Keras turns XLA off: there it is True when Keras finds
+    that the model supports XLA (every layer does; no op determinism).
+
+    Args:
+        model: The `AdversarialModel` being compiled.
+
+    Examples:
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.training.backend import BACKEND, auto_jit_compile
+    >>> gan = GAN(latent_dim=4, data_shape=(2,))
+    >>> auto_jit_compile(gan) in ((True,) if BACKEND == "tensorflow" else ("auto",))
+    True
+    """
+    return _IMPL.auto_jit_compile(model)
+
+
 def on_accelerator() -> bool:
     """Whether `keras.ops` compute on an accelerator (a GPU) rather than the CPU.
 
     Examples:
-    How `MixtureAutoencoder` picks its neighbour search:
-
     >>> from keras_mae.training.backend import on_accelerator
-    >>> method = "keras" if on_accelerator() else "sklearn"
-    >>> method in ("keras", "sklearn")
+    >>> on_accelerator() in (True, False)
     True
     """
     return _IMPL.on_accelerator()
@@ -441,7 +451,6 @@ def training_processes() -> int:
     `keras.distribution` (JAX) and `tf.distribute` run in one process.
 
     Examples:
-
     >>> from keras_mae.training.backend import training_processes
     >>> training_processes()
     1
@@ -486,14 +495,5 @@ def input_gradients(fn: Callable, inputs):
     >>> grads = input_gradients(lambda t: ops.sum(t**2, axis=1), x)
     >>> ops.convert_to_numpy(grads).tolist()
     [[2.0, 4.0], [6.0, 8.0]]
-
-    An R1-style penalty on a discriminator's inputs:
-
-    >>> import keras
-    >>> discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    >>> grads = input_gradients(lambda t: discriminator(t, training=True), x)
-    >>> penalty = ops.mean(ops.sum(grads**2, axis=1))
-    >>> tuple(penalty.shape)
-    ()
     """
     return _IMPL.input_gradients(fn, inputs)
