@@ -179,9 +179,7 @@ class AdversarialModel(keras.Model):
             compile_config: The subclass's `compile` arguments, stored so a
                 loaded model is compiled again the same way.
             **keras_compile_kwargs: `steps_per_execution`, `jit_compile`,
-                `run_eagerly`, passed to `keras.Model.compile`;
-                `jit_compile="auto"` (the default) is
-                `backend.auto_jit_compile`: XLA on TensorFlow's CPU too.
+                `run_eagerly`, passed to `keras.Model.compile`.
         """
         resolved = {}
         for name, optimizer in optimizers.items():
@@ -200,10 +198,6 @@ class AdversarialModel(keras.Model):
         multi = keras.optimizers.MultiOptimizer(
             _PlayerOptimizerMap(self, resolved), name="players"
         )
-        if keras_compile_kwargs.get(
-            "jit_compile", "auto"
-        ) == "auto" and not keras_compile_kwargs.get("run_eagerly"):
-            keras_compile_kwargs["jit_compile"] = backend.auto_jit_compile(self)
         super().compile(optimizer=multi, **keras_compile_kwargs)
         if self.built:
             self._complete_compile(log_names)

@@ -51,30 +51,3 @@ def test_jax_cpu_step_does_not_donate_its_input_state(toy_mixture):
     assert changed(
         [np.asarray(a) for a in state[0]], [np.asarray(a) for a in new_state[0]]
     )
-
-
-# What `jit_compile="auto"` (the default) gives: Keras's choice, except on
-# TensorFlow without a GPU, where Keras would turn XLA off.
-KERAS_AUTO = {"jax": True, "torch": False, "tensorflow": True}
-
-
-def test_jit_compile_auto_is_xla_on_tensorflow_cpus_too():
-    gan = make_gan()
-    gan.compile()
-    assert gan.jit_compile is KERAS_AUTO[BACKEND]
-    for explicit in (True, False):
-        gan.compile(jit_compile=explicit)
-        if BACKEND != "torch" or not explicit:  # torch may refuse True
-            assert gan.jit_compile is explicit
-    gan.compile(run_eagerly=True)  # no XLA to turn off again, no warning
-    assert gan.jit_compile is False and gan.run_eagerly
-
-
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute")
-def test_tensorflow_strategies_keep_keras_choice():
-    import tensorflow as tf
-
-    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        gan = make_gan()
-        gan.compile()
-    assert gan.jit_compile is False  # Keras: no XLA with tf.distribute
