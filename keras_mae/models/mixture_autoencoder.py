@@ -66,15 +66,16 @@ class MixtureAutoencoder(
       `neighbor_weight` 1.0 over `num_neighbors` 5.
 
     **What `fit` does with an array.** It adapts the normalization (once),
-    finds each sample's nearest neighbours (when `neighbor_weight > 0`;
-    `NeighborPairs.from_array`, exact and quadratic in `n`: 80 to 84 s for the
-    70,000 MNIST images on 2 CPU cores), serves the batches in an order fixed
-    by `seed` and the epoch (a resumed run repeats an uninterrupted one), and
-    adds `ReseedDeadComponents` (when `reseed_threshold > 0`), which re-seeds
-    a component that ends 3 epochs in a row (nearly) empty with one half of
-    the busiest. `batch_size`, `shuffle` and `validation_split` keep Keras's
-    meaning. Give `fit` a `NeighborPairs` to bring your own neighbours; other
-    datasets train without the neighbour term (with a warning).
+    finds each sample's nearest neighbours (when `neighbor_weight > 0`; exact
+    up to 50,000 samples, above with pynndescent's index: 15 s for the 70,000
+    MNIST images on 2 CPU cores, after 25 s or more compiling it), serves the
+    batches in an order fixed by `seed` and the epoch (a resumed run repeats
+    an uninterrupted one), and adds `ReseedDeadComponents` (when
+    `reseed_threshold > 0`), which re-seeds a component that ends 3 epochs in
+    a row (nearly) empty with one half of the busiest. `batch_size`,
+    `shuffle` and `validation_split` keep Keras's meaning. Give `fit` a
+    `NeighborPairs` to bring your own neighbours; other datasets train
+    without the neighbour term (with a warning).
 
     `fit`/`evaluate` log `loss`, `reconstruction`, `sample_entropy`,
     `batch_entropy`, `consistency` (with augmentation), `neighbor`,

@@ -146,7 +146,9 @@ class MixtureData:
 
     @property
     def _search(self) -> str:
-        return "keras" if on_accelerator() else "sklearn"
+        # Exact on a GPU; on the CPU exact up to 50,000 samples, then the
+        # approximate index where pynndescent is installed.
+        return "keras" if on_accelerator() else "auto"
 
     def _with_reseeding(self, x: np.ndarray, kwargs: dict) -> dict:
         """`fit` arguments with a `ReseedDeadComponents` on `x` first.
@@ -201,8 +203,9 @@ class MixtureData:
 
         Found where the model compares samples: after its input normalization
         (vectors in their own units would be compared by the feature with the
-        largest numbers), by exact search (`nearest_neighbors`, on the GPU
-        where there is one).
+        largest numbers), by `nearest_neighbors`: exact search on the GPU
+        where there is one, else exact up to 50,000 samples and with the
+        approximate index (pynndescent, the `ann` extra) above.
 
         Args:
             x: An array of samples.

@@ -151,6 +151,7 @@ class AdversarialModel(keras.Model):
         self._loss_trackers: dict[str, keras.metrics.Mean] = {}
         self._player_optimizers: dict[str, keras.optimizers.Optimizer] = {}
         self._player_compile_config: dict[str, Any] | None = None
+        self._jit_compile_auto = False  # resolved by `_complete_compile`
 
     # ------------------------------------------------------------------
     # What a subclass declares.
@@ -179,7 +180,8 @@ class AdversarialModel(keras.Model):
             compile_config: The subclass's `compile` arguments, stored so a
                 loaded model is compiled again the same way.
             **keras_compile_kwargs: `steps_per_execution`, `jit_compile`,
-                `run_eagerly`, passed to `keras.Model.compile`.
+                `run_eagerly`, passed to `keras.Model.compile`; "auto" (the
+                default) `jit_compile` is `backend.auto_jit_compile`, once built.
         """
         resolved = {}
         for name, optimizer in optimizers.items():
@@ -198,6 +200,8 @@ class AdversarialModel(keras.Model):
         multi = keras.optimizers.MultiOptimizer(
             _PlayerOptimizerMap(self, resolved), name="players"
         )
+        auto = keras_compile_kwargs.get("jit_compile", "auto") == "auto"
+        self._jit_compile_auto = auto and not keras_compile_kwargs.get("run_eagerly")
         super().compile(optimizer=multi, **keras_compile_kwargs)
         if self.built:
             self._complete_compile(log_names)
@@ -224,6 +228,11 @@ class AdversarialModel(keras.Model):
         # Variables of no player come last: the optimizer map names them.
         ordered += [v for v in self.trainable_variables if id(v) not in owned]
         self.optimizer.build(ordered)
+        if self._jit_compile_auto:
+            jit_compile = backend.auto_jit_compile(self)
+            if jit_compile != self.jit_compile:
+                self.jit_compile = jit_compile
+                self.train_function = self.test_function = self.predict_function = None
 
     def player_optimizer(self, name: str) -> keras.optimizers.Optimizer:
         """The optimizer of player `name` (after `compile`)."""

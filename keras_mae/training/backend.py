@@ -5,9 +5,9 @@ turns one player's loss into a gradient update on the backend chosen by
 `KERAS_BACKEND` (picked once, at import), and takes gradients with respect to
 inputs (for gradient penalties):
 
-- TensorFlow: `tf.GradientTape` in the `tf.function` Keras compiles (with XLA
-  on the CPU too, `auto_jit_compile`); under `tf.distribute` each replica's
-  loss is divided by the replicas, since the optimizer sums their gradients.
+- TensorFlow: `tf.GradientTape` in the `tf.function` Keras compiles (XLA for
+  large models on the CPU too, `auto_jit_compile`); under `tf.distribute`
+  each replica's loss is divided by the replicas (the optimizer sums them).
 - PyTorch: `torch.autograd.grad` on the player's parameters only (the others
   are frozen while the loss is recorded); under `torch.distributed` the
   gradients are averaged over the processes (one all-reduce).
@@ -30,6 +30,8 @@ import keras
 from keras_mae.training.player import Player
 
 BACKEND = keras.backend.backend()
+# TensorFlow's CPU compiles models of at least this many weights with XLA.
+XLA_MIN_WEIGHTS = 1_000_000
 
 
 def _detached(logs: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +42,7 @@ class _Backend:
     """What holds on every backend unless it says otherwise."""
 
     def auto_jit_compile(self, model):
-        return "auto"  # Keras's own choice
+        return model.jit_compile  # what Keras resolved "auto" to
 
     def training_processes(self) -> int:
         return 1  # tf.distribute, keras.distribution: one process
@@ -72,8 +74,9 @@ class _TensorFlowBackend(_StatefulSteps):
         return bool(self._tf.config.list_logical_devices("GPU"))
 
     def auto_jit_compile(self, model):
-        # Keras's "auto" is no XLA on CPU-only TensorFlow; the MAE's step
-        # runs 2.4x faster with it (docs/benchmarks.md).
+        # Keras's "auto" is no XLA on CPU-only TensorFlow; it pays for its
+        # compile time on large models only (docs/benchmarks.md). Keras's
+        # `model_supports_jit` checks the layers and op determinism.
         from keras.src.trainers.trainer import model_supports_jit
 
         tf = self._tf
@@ -82,12 +85,11 @@ class _TensorFlowBackend(_StatefulSteps):
             or tf.distribute.has_strategy()
             or model.distribute_strategy is not tf.distribute.get_strategy()
         ):
-            return "auto"
-        return model_supports_jit(model)  # Keras's test: layers, determinism
+            return model.jit_compile
+        return model.count_params() >= XLA_MIN_WEIGHTS and model_supports_jit(model)
 
     def replica_index(self):
-        # Inside `strategy.run` (Keras's step under MirroredStrategy and
-        # friends): the replica's id, a tensor. Elsewhere, no replicas.
+        # Inside `strategy.run` (Keras's step under a strategy): a tensor.
         context = self._tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync < 2:
             return None
@@ -406,28 +408,28 @@ def update_player(model, player: Player, x) -> dict[str, Any]:
     ...         return backend.update_player(self, discriminator, x)
     >>> warm_up = WarmUp(latent_dim=4, data_shape=(2,), seed=0)
     >>> warm_up.compile()
-    >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
-    >>> sorted(warm_up.train_on_batch(x, return_dict=True))
+    >>> sorted(warm_up.train_on_batch(np.ones((8, 2)), return_dict=True))
     ['d_loss']
     """
     return _IMPL.update_player(model, player, x)
 
 
 def auto_jit_compile(model):
-    """What `compile(jit_compile="auto")` means for `model` on this backend.
+    """What `compile(jit_compile="auto")` means for a built `model`.
 
     Keras's own choice, except on TensorFlow on the CPU alone (no GPU, no
-    strategy), where Keras turns XLA off: there it is True when Keras finds
-    that the model supports XLA (every layer does; no op determinism).
+    strategy), where Keras turns XLA off: there it is True for models of at
+    least `XLA_MIN_WEIGHTS` weights that Keras finds support XLA.
 
     Args:
-        model: The `AdversarialModel` being compiled.
+        model: The built `AdversarialModel`, compiled with "auto".
 
     Examples:
     >>> from keras_mae.models import GAN
-    >>> from keras_mae.training.backend import BACKEND, auto_jit_compile
-    >>> gan = GAN(latent_dim=4, data_shape=(2,))
-    >>> auto_jit_compile(gan) in ((True,) if BACKEND == "tensorflow" else ("auto",))
+    >>> from keras_mae.training import backend
+    >>> gan = GAN(latent_dim=4, data_shape=(4000,), seed=0)  # 2.1M weights
+    >>> gan.compile()
+    >>> backend.auto_jit_compile(gan) is (backend.BACKEND != "torch")
     True
     """
     return _IMPL.auto_jit_compile(model)
@@ -488,7 +490,6 @@ def input_gradients(fn: Callable, inputs):
         A tensor shaped like `inputs`.
 
     Examples:
-
     >>> from keras import ops
     >>> from keras_mae.training import input_gradients
     >>> x = ops.convert_to_tensor([[1.0, 2.0], [3.0, 4.0]])

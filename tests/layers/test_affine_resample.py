@@ -6,6 +6,7 @@ from scipy import ndimage
 
 from keras_mae.layers.affine_resample import affine_resample
 from keras_mae.layers.random_affine import affine_transforms
+from tests.conftest import BACKEND
 
 SHAPE = (6, 9, 7, 2)  # height != width: a swapped axis would show
 # keras_mae's fill modes and scipy.ndimage's names for the same reading.
@@ -100,10 +101,13 @@ def test_dtype_is_kept_and_it_compiles_in_a_model():
     maps = keras.Input((8,))
     layer = keras.layers.Lambda(lambda args: affine_resample(*args))
     model = keras.Model([images, maps], layer([images, maps]))
-    predicted = model.predict([x, rows], batch_size=4, verbose=0)
-    np.testing.assert_allclose(
-        predicted, ops.convert_to_numpy(affine_resample(x, rows)), atol=1e-6
-    )
+    eager = ops.convert_to_numpy(affine_resample(x, rows))
+    # Compiled as Keras chooses, then with and without XLA (TensorFlow's CPU
+    # uses XLA for large models; torch has no XLA).
+    for jit_compile in ("auto", False) + ((True,) if BACKEND != "torch" else ()):
+        model.compile(jit_compile=jit_compile)
+        predicted = model.predict([x, rows], batch_size=4, verbose=0)
+        np.testing.assert_allclose(predicted, eager, atol=1e-6)
 
 
 def test_unknown_image_sides_are_refused():

@@ -163,3 +163,28 @@ def test_old_compile_configs_are_migrated():
     assert model.compiled
     assert (model.batch_entropy_weight, model.neighbor_weight) == (3.0, 0.5)
     assert model.augmentation.shear == 0.2 and model.reseed_threshold == 0.0
+
+
+def test_fit_searches_with_the_approximate_index_above_its_threshold(monkeypatch):
+    from keras_mae.datasets import neighbors as neighbors_module
+    from keras_mae.training.backend import on_accelerator
+
+    if on_accelerator():
+        pytest.skip("fit searches exactly on the accelerator")
+    searched = []
+
+    def approximate(flat, num_neighbors):  # pynndescent's graph, or as good
+        searched.append(len(flat))
+        return neighbors_module._search_on_cpu(flat, num_neighbors)
+
+    monkeypatch.setattr(neighbors_module, "_search_approximate", approximate)
+    monkeypatch.setattr(neighbors_module, "_import_pynndescent", lambda: True)
+    monkeypatch.setattr(neighbors_module, "_APPROXIMATE_ABOVE", 100)
+    monkeypatch.setattr(neighbors_module, "_CACHE", {})
+    x, _ = _blobs(1.0, 0.0)
+    model = _small()
+    model.compile()
+    model.fit(x[:100], epochs=1, batch_size=50, verbose=0)
+    assert searched == []  # exact up to the threshold
+    model.fit(x, epochs=1, batch_size=50, verbose=0)
+    assert searched == [len(x)]

@@ -51,3 +51,61 @@ def test_jax_cpu_step_does_not_donate_its_input_state(toy_mixture):
     assert changed(
         [np.asarray(a) for a in state[0]], [np.asarray(a) for a in new_state[0]]
     )
+
+
+def _large_gan():
+    from keras_mae.models import GAN
+    from keras_mae.training.backend import XLA_MIN_WEIGHTS
+
+    gan = GAN(latent_dim=4, data_shape=(4000,), seed=0)
+    assert gan.count_params() >= XLA_MIN_WEIGHTS
+    return gan
+
+
+def test_jit_compile_auto_is_xla_for_large_models_on_tensorflow_cpus_too():
+    # `jit_compile="auto"` (the default) is Keras's choice, except on
+    # TensorFlow's CPU, where Keras turns XLA off: keras_mae turns it on for
+    # models of a million weights or more, and leaves small ones without.
+    small, large = make_gan(), _large_gan()
+    small.compile()
+    large.compile()
+    assert small.jit_compile is (BACKEND == "jax")
+    assert large.jit_compile is (BACKEND != "torch")
+    large.compile(jit_compile=False)  # an explicit choice is kept
+    assert large.jit_compile is False
+    large.compile(run_eagerly=True)
+    assert large.jit_compile is False and large.run_eagerly
+    if BACKEND == "tensorflow":
+        small.compile(jit_compile=True)
+        assert small.jit_compile is True
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute")
+def test_tensorflow_strategies_keep_keras_choice():
+    import tensorflow as tf
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        gan = _large_gan()
+        gan.compile()
+    assert gan.jit_compile is False  # Keras: no XLA with tf.distribute
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="XLA on TensorFlow's CPU")
+def test_image_mixture_trains_the_same_with_and_without_xla():
+    # No augmentation and no adversary: TensorFlow's random draws differ
+    # under XLA; the rest of the step must not.
+    from keras_mae.models import MixtureAutoencoder
+
+    x = np.random.default_rng(0).uniform(size=(64, 8, 8, 1)).astype("float32")
+    trained = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)  # the initial weights
+        model = MixtureAutoencoder(
+            3, 2, hidden_units=(16,), augmentation=None, adversarial=None, seed=0
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=jit_compile)
+        model.fit(x, batch_size=32, epochs=2, verbose=0)
+        assert model.jit_compile is jit_compile
+        trained.append(values(model.trainable_variables))
+    for eager, xla in zip(*trained, strict=True):
+        np.testing.assert_allclose(xla, eager, atol=1e-5)
