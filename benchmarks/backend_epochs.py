@@ -135,6 +135,7 @@ def worker(args) -> dict:
         "epoch_70k_s": statistics.median(steady)
         * math.ceil(ALL_IMAGES / args.batch_size),
         "params": int(model.count_params()),
+        "jit_compile": bool(model.jit_compile),  # what "auto" resolved to
     }
 
 
@@ -251,7 +252,8 @@ def main() -> int:
         epochs = ", ".join(f"{s:.2f}" for s in result["epoch_s"])
         print(
             f"{backend}: {versions}; accelerator {result['accelerator']}; "
-            f"setup {result['setup_s']:.2f} s; epochs (s): {epochs}",
+            f"jit_compile {result['jit_compile']}; setup {result['setup_s']:.2f} s; "
+            f"epochs (s): {epochs}",
             flush=True,
         )
     print_table(results)
