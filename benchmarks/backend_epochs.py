@@ -7,7 +7,7 @@ two at once), reads the one JSON line each worker prints, and tabulates them.
 
 Each worker builds the package's default MNIST model as a user would,
 `MixtureAutoencoder(num_components=10, latent_dim=10, input_shape=(28, 28, 1),
-seed=0, **model_kwargs)`, calls `.compile()` and then
+seed=0, **model_kwargs)`, calls `.compile(**compile_kwargs)` and then
 `model.fit(x, batch_size=B, epochs=E, verbose=0, callbacks=[timer])` on the
 first `--samples` MNIST images (training images first, then test images, in
 [0, 1]). The timer is a `keras.callbacks.Callback` that reads
@@ -30,12 +30,13 @@ first `--samples` MNIST images (training images first, then test images, in
 
 A worker that fails (an exception, a crash, a timeout) shows as a row with its
 error instead of stopping the others. `--model-kwargs JSON` passes other
-settings to the constructor (e.g. '{"hidden_units": [256, 128]}').
+settings to the constructor (e.g. '{"hidden_units": [256, 128]}'), and
+`--compile-kwargs JSON` to `compile` (e.g. '{"jit_compile": false}').
 
 Usage:
     python benchmarks/backend_epochs.py --mnist ../shared/data/mnist.npz \
         [--backends tensorflow,jax,torch] [--samples 5120] [--batch-size 256] \
-        [--epochs 3] [--model-kwargs JSON] [--json PATH]
+        [--epochs 3] [--model-kwargs JSON] [--compile-kwargs JSON] [--json PATH]
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def worker(args) -> dict:
         seed=0,
         **args.model_kwargs,
     )
-    model.compile()
+    model.compile(**args.compile_kwargs)
     timer = EpochTimer()
     start = time.perf_counter()
     model.fit(
@@ -144,6 +145,7 @@ def worker_arguments(args, backend: str) -> list[str]:
     command += ["--samples", str(args.samples), "--batch-size", str(args.batch_size)]
     command += ["--epochs", str(args.epochs), "--model-kwargs"]
     command.append(json.dumps(args.model_kwargs))
+    command += ["--compile-kwargs", json.dumps(args.compile_kwargs)]
     if args.mnist:
         command += ["--mnist", args.mnist]
     return command
@@ -205,6 +207,12 @@ def main() -> int:
     )
     parser.add_argument("--model-kwargs", type=json.loads, default={})
     parser.add_argument(
+        "--compile-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON for compile(), e.g. '{\"jit_compile\": false}'",
+    )
+    parser.add_argument(
         "--mnist", help="mnist.npz in Keras's layout (else $KERAS_MAE_MNIST)"
     )
     parser.add_argument(
@@ -217,8 +225,9 @@ def main() -> int:
         parser.error("--epochs must be at least 2: epoch 1 includes compilation")
     if args.samples < 1 or args.batch_size < 1:
         parser.error("--samples and --batch-size must be positive")
-    if not isinstance(args.model_kwargs, dict):
-        parser.error("--model-kwargs must be a JSON object")
+    for name in ("model_kwargs", "compile_kwargs"):
+        if not isinstance(getattr(args, name), dict):
+            parser.error(f"--{name.replace('_', '-')} must be a JSON object")
     if args.worker:
         print(RESULT + json.dumps(worker(args)), flush=True)
         return 0
@@ -238,7 +247,8 @@ def main() -> int:
         f"# samples={args.samples} batch={args.batch_size} epochs={args.epochs} "
         f"steps/epoch={math.ceil(args.samples / args.batch_size)} "
         f"steps/70k epoch={math.ceil(ALL_IMAGES / args.batch_size)} "
-        f"model_kwargs={json.dumps(args.model_kwargs)}",
+        f"model_kwargs={json.dumps(args.model_kwargs)} "
+        f"compile_kwargs={json.dumps(args.compile_kwargs)}",
         flush=True,
     )
     results = []

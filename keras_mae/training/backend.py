@@ -30,8 +30,8 @@ import keras
 from keras_mae.training.player import Player
 
 BACKEND = keras.backend.backend()
-# TensorFlow's CPU compiles models of at least this many weights with XLA.
-XLA_MIN_WEIGHTS = 1_000_000
+# XLA on TensorFlow's CPU from this many weights on (docs/benchmarks.md).
+XLA_MIN_WEIGHTS = 5_000_000
 
 
 def _detached(logs: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +75,8 @@ class _TensorFlowBackend(_StatefulSteps):
 
     def auto_jit_compile(self, model):
         # Keras's "auto" is no XLA on CPU-only TensorFlow; it pays for its
-        # compile time on large models only (docs/benchmarks.md). Keras's
-        # `model_supports_jit` checks the layers and op determinism.
+        # compile time on the largest models only (measured in
+        # docs/benchmarks.md). `model_supports_jit`: layers, op determinism.
         from keras.src.trainers.trainer import model_supports_jit
 
         tf = self._tf
@@ -427,7 +427,7 @@ def auto_jit_compile(model):
     Examples:
     >>> from keras_mae.models import GAN
     >>> from keras_mae.training import backend
-    >>> gan = GAN(latent_dim=4, data_shape=(4000,), seed=0)  # 2.1M weights
+    >>> gan = GAN(latent_dim=4, data_shape=(20000,), seed=0)  # 10.3M weights
     >>> gan.compile()
     >>> backend.auto_jit_compile(gan) is (backend.BACKEND != "torch")
     True

@@ -326,6 +326,9 @@ def run_cli(*argv, kill_after=None):
     )
 
 
+@slow_except_on(
+    "jax", "the command's resuming is backend-free; tests/models resume every backend"
+)
 def test_killed_run_resumes_to_the_same_result(blobs_csv, csv_run, tmp_path):
     """Killed (SIGKILL) after epoch 1 of 2, resumed in a new process.
 

@@ -57,7 +57,7 @@ def _large_gan():
     from keras_mae.models import GAN
     from keras_mae.training.backend import XLA_MIN_WEIGHTS
 
-    gan = GAN(latent_dim=4, data_shape=(4000,), seed=0)
+    gan = GAN(latent_dim=4, data_shape=(20000,), seed=0)
     assert gan.count_params() >= XLA_MIN_WEIGHTS
     return gan
 
@@ -65,7 +65,7 @@ def _large_gan():
 def test_jit_compile_auto_is_xla_for_large_models_on_tensorflow_cpus_too():
     # `jit_compile="auto"` (the default) is Keras's choice, except on
     # TensorFlow's CPU, where Keras turns XLA off: keras_mae turns it on for
-    # models of a million weights or more, and leaves small ones without.
+    # models of five million weights or more, and leaves smaller ones without.
     small, large = make_gan(), _large_gan()
     small.compile()
     large.compile()
