@@ -109,3 +109,15 @@ def test_image_mixture_trains_the_same_with_and_without_xla():
         trained.append(values(model.trainable_variables))
     for eager, xla in zip(*trained, strict=True):
         np.testing.assert_allclose(xla, eager, atol=1e-5)
+
+
+def test_a_model_built_after_compile_resolves_auto_when_built():
+    # The MixtureAutoencoder learns its input shape in `fit`: "auto" waits.
+    from keras_mae.models import MixtureAutoencoder
+
+    model = MixtureAutoencoder(10, 10, seed=0)  # 10,750,543 weights on MNIST
+    model.compile()
+    keras_choice = model.jit_compile
+    model.build((None, 28, 28, 1))
+    assert model.jit_compile is (BACKEND != "torch")
+    assert keras_choice is (BACKEND == "jax")
