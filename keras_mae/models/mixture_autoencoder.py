@@ -67,8 +67,8 @@ class MixtureAutoencoder(
 
     **What `fit` does with an array.** It adapts the normalization (once),
     finds each sample's nearest neighbours (when `neighbor_weight > 0`; exact
-    up to 50,000 samples, above with pynndescent's index: 15 s for the 70,000
-    MNIST images on 2 CPU cores, after 25 s or more compiling it), serves the
+    up to 50,000 samples, above with pynndescent's index: 23 s for the 70,000
+    MNIST images on 2 CPU cores, its compilation included), serves the
     batches in an order fixed by `seed` and the epoch (a resumed run repeats
     an uninterrupted one), and adds `ReseedDeadComponents` (when
     `reseed_threshold > 0`), which re-seeds a component that ends 3 epochs in
