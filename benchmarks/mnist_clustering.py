@@ -3,7 +3,7 @@
 Labels are used only to score the final clustering, never for training or
 model selection. Every seed trains a fresh model with the package defaults
 (`MixtureAutoencoder(10, latent_dim)`, `compile()`; `--model-kwargs` changes
-them) and the same epochs; the
+them) and the same epochs (by default `auto_epochs`, as `MixtureClustering`); the
 script reports mean ± std over seeds, reconstruction MSE, wall time, and
 K-means on raw pixels as the floor. With `--restarts R` each result is the
 best of R models by final training loss (`best_of_restarts`; labels score
@@ -42,6 +42,7 @@ from keras_mae.layers import RandomAffine
 from keras_mae.metrics import FrechetDistance, clustering_scores, frechet_distance
 from keras_mae.models import MixtureAutoencoder
 from keras_mae.training import best_of_restarts
+from keras_mae.wrappers import auto_epochs
 
 
 def load_images(path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -297,7 +298,12 @@ def main() -> None:
         help="with --restarts: compare the restarts after this many epochs "
         "and train only the best to --epochs",
     )
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="default: MixtureClustering's auto_epochs for the data and batch "
+        "size (30 for all 70,000 MNIST images, 250 for digits)",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--samples", help="where to save the image grid (PNG)")
@@ -384,6 +390,8 @@ def main() -> None:
         args.num_components = len(args.digits)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
+    if args.epochs is None:
+        args.epochs = auto_epochs(len(x), args.batch_size)
     args.sample_quality = None
     if args.frechet_extractor:
         args.sample_quality = SampleQuality(args.frechet_extractor, x, 10000)

@@ -190,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         "default: MixtureAutoencoder's neighbor_weight)",
     )
     train.add_argument(
+        "--hidden-units",
+        type=int,
+        nargs="+",
+        default=None,
+        help="mae only: widths of the autoencoders' hidden layers, e.g. "
+        "--hidden-units 512 256 (default: MixtureAutoencoder's 'auto', "
+        "(512, 256) for vectors and (256, 128) for images)",
+    )
+    train.add_argument(
         "--consistency-shear",
         type=float,
         default=None,

@@ -40,6 +40,7 @@ def run_train(args) -> int:
 
     for flag, value, unset in (
         ("--neighbor-weight", args.neighbor_weight, None),
+        ("--hidden-units", args.hidden_units, None),
         ("--consistency-shear", args.consistency_shear, None),
         ("--restarts", args.restarts, 1),
         ("--screen-epochs", args.screen_epochs, None),
@@ -79,6 +80,8 @@ def run_train(args) -> int:
         settings = {}
         if args.neighbor_weight is not None:
             settings["neighbor_weight"] = args.neighbor_weight
+        if args.hidden_units is not None:
+            settings["hidden_units"] = args.hidden_units
         if shear is not None:
             # The default augmentation (`"auto"`), with another shear.
             settings["augmentation"] = RandomAffine(

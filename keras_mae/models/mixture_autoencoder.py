@@ -58,12 +58,12 @@ class MixtureAutoencoder(
 
     - vectors `(n, d)` of any scale: a `keras.layers.Normalization` adapted
       by `fit` (saved with the model, so every method takes raw data;
-      neighbours are searched after it), linear decoder outputs with MSE, no
-      augmentation, `batch_entropy_weight` 1.0, `neighbor_weight` 3.0 over
-      `num_neighbors` 10;
-    - images `(n, H, W, C)` in [0, 1]: no normalization, a sigmoid decoder,
-      `RandomAffine()` as the augmentation, `batch_entropy_weight` 5.0,
-      `neighbor_weight` 1.0 over `num_neighbors` 5.
+      neighbours are searched after it), (512, 256) hidden units, linear
+      decoder outputs with MSE, no augmentation, `batch_entropy_weight` 1.0,
+      `neighbor_weight` 3.0 over `num_neighbors` 10;
+    - images `(n, H, W, C)` in [0, 1]: no normalization, (256, 128) hidden
+      units, a sigmoid decoder, `RandomAffine()` as the augmentation,
+      `batch_entropy_weight` 5.0, `neighbor_weight` 1.0 over `num_neighbors` 5.
 
     **What `fit` does with an array.** It adapts the normalization (once),
     finds each sample's nearest neighbours (when `neighbor_weight > 0`; exact
@@ -102,7 +102,8 @@ class MixtureAutoencoder(
             p(k | x); default `AssignmentNetwork(K)`. It must accept
             `return_logits=True`.
         adversarial: `"latent"`, `"data"`, `"both"` or None.
-        hidden_units: Widths of the default encoder/decoder hidden layers.
+        hidden_units: Widths of the default encoder/decoder hidden layers,
+            or `"auto"`: (512, 256) for vectors, (256, 128) for images.
         output_activation: `"auto"`, or the output activation of the default
             decoder: `"sigmoid"` for data in [0, 1] (checked), None for
             unbounded data.
@@ -166,7 +167,7 @@ class MixtureAutoencoder(
         decoder: keras.layers.Layer | Sequence | Callable | None = None,
         assignment: keras.layers.Layer | None = None,
         adversarial: str | None = "latent",
-        hidden_units: Sequence[int] = (512, 256),
+        hidden_units: Sequence[int] | str = "auto",
         output_activation: str | None = "auto",
         normalization: str | None = "auto",
         augmentation: keras.layers.Layer | str | None = "auto",
@@ -194,11 +195,7 @@ class MixtureAutoencoder(
                 f"received {adversarial!r}."
             )
         self.adversarial = adversarial
-        self.hidden_units = tuple(
-            check_int(_NAME, "hidden_units", units) for units in hidden_units
-        )
-        if not self.hidden_units:
-            raise ValueError(f"{_NAME} expects at least one entry in `hidden_units`.")
+        self.hidden_units = mixture_config.check_hidden_units(hidden_units)
         self.output_activation = output_activation
         if normalization not in ("auto", "standardize", None):
             raise ValueError(
@@ -280,8 +277,8 @@ class MixtureAutoencoder(
         """A hyperparameter with `"auto"` settled by the kind of data.
 
         Args:
-            name: `"batch_entropy_weight"`, `"neighbor_weight"` or
-                `"num_neighbors"`.
+            name: `"hidden_units"`, `"batch_entropy_weight"`,
+                `"neighbor_weight"` or `"num_neighbors"`.
             kind: The kind of data (`"vectors"`, `"images"`); by default the
                 model's own, once it is built.
         """
@@ -324,15 +321,16 @@ class MixtureAutoencoder(
             self.normalizer.build(data)
         if self._augmentation_argument == "auto" and kind == "images":
             self.augmentation = RandomAffine(seed=self.seed, name="augmentation")
+        units = self.resolved("hidden_units")
         if self.encoder is None:
             self.encoder = mixture_networks.default_encoder(
-                self.num_components, self.latent_dim, self.hidden_units
+                self.num_components, self.latent_dim, units
             )
         if self.decoder is None:
             self.decoder = mixture_networks.default_decoder(
                 self.num_components,
                 self.data_shape,
-                self.hidden_units,
+                units,
                 self._resolved_output_activation(),
             )
         if self.adversarial in ("data", "both") and self.data_discriminator is None:
@@ -465,7 +463,9 @@ class MixtureAutoencoder(
             decoder=serialize(self.decoder),
             assignment=serialize(self.assignment),
             adversarial=self.adversarial,
-            hidden_units=list(self.hidden_units),
+            hidden_units=self.hidden_units
+            if isinstance(self.hidden_units, str)
+            else list(self.hidden_units),
             output_activation=self.output_activation,
             normalization=self.normalization,
             augmentation=augmentation

@@ -130,8 +130,8 @@ def best_of_restarts(
     re-seeding counters) in the model, so the continued run trains as a
     straight one would: the same weights on PyTorch (tested). R restarts
     then cost `R * E + (epochs - E)` epochs instead of `R * epochs`. Use it
-    when the ranking of the losses is settled early: for the default
-    `MixtureAutoencoder` on MNIST (50 epochs) the runs that separate every
+    when the ranking of the losses is settled early: for the 2026-11 default
+    `MixtureAutoencoder` on MNIST ((512, 256), 50 epochs) the runs that separate every
     digit had the lowest loss of fifteen from epoch 25 on, not yet at epoch
     20 (docs/benchmarks.md).
 

@@ -79,17 +79,19 @@ def test_train_writes_a_preset_with_its_scores(trained_preset):
     assert model.num_components == 3 and model.latent_dim == 2
 
 
-def test_train_sets_the_neighbor_weight_and_shear(tmp_path, capsys):
+def test_train_sets_the_neighbor_weight_widths_and_shear(tmp_path, capsys):
     directory = str(tmp_path / "neighbors")
     argv = train_argv("mae", directory, 128, "--num-components", "2")
     settings = ["--neighbor-weight", "0.5", "--consistency-shear", "0"]
+    settings += ["--hidden-units", "12", "6"]
     assert main([*argv, *settings]) == 0
     model = MixtureAutoencoder.from_preset(directory)
     assert (model.neighbor_weight, model.augmentation.shear) == (0.5, 0.0)
+    assert model.hidden_units == (12, 6)
     # The rest of the augmentation is the default one.
     assert isinstance(model.augmentation, RandomAffine)
     assert model.augmentation.rotation == RandomAffine().rotation
-    for flag in ("--neighbor-weight", "--consistency-shear"):
+    for flag in ("--neighbor-weight", "--consistency-shear", "--hidden-units"):
         code, _, err = run(capsys, *train_argv("gan", directory, 64), flag, "1")
         assert code == 2 and f"{flag} applies to `train mae`" in err
     code, _, err = run(capsys, *argv, "--consistency-shear", "1.5")

@@ -30,8 +30,9 @@ def digits():
 @pytest.fixture(scope="module")
 def trained():
     """The built-in `mae_digits`: a MixtureAutoencoder trained with the package
-    defaults on these 8x8 digits (250 epochs, seed 0, its card), and a short
-    fit of a small model for what a fit logs.
+    defaults of 2026-12-02 (`hidden_units=(512, 256)`) on these 8x8 digits
+    (250 epochs, seed 0, its card), and a short fit of a small model for
+    what a fit logs.
 
     Training the default model here took 100 to 300 s per backend; training
     itself is tested on small models throughout this file, and the 60-epoch

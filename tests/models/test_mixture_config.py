@@ -68,6 +68,9 @@ def test_auto_values_are_settled_by_the_kind_of_data():
         assert resolve("neighbor_weight", "auto", kind) == 1.0
         assert resolve("num_neighbors", "auto", kind) == 5
         assert resolve("batch_entropy_weight", "auto", kind) == 5.0
+    assert resolve("hidden_units", "auto", "vectors") == (512, 256)
+    assert resolve("hidden_units", "auto", "images") == (256, 128)
+    assert resolve("hidden_units", (64,), None) == (64,)
     assert resolve("num_neighbors", 7, None) == 7  # a number is kept
     with pytest.raises(ValueError, match="has not seen yet"):
         resolve("num_neighbors", "auto", None)
@@ -82,3 +85,25 @@ def test_check_objective_takes_auto_only_where_it_means_something():
         mixture_config.check_objective({"component_floor": "auto"})
     with pytest.raises((TypeError, ValueError), match="num_neighbors"):
         mixture_config.check_objective({"num_neighbors": "automatic"})
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("auto", "auto"), ([64, 32], (64, 32)), ((8,), (8,))],
+)
+def test_check_hidden_units(value, expected):
+    assert mixture_config.check_hidden_units(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (5, "'auto' or a sequence of layer widths.*received 5"),
+        ("wide", "'auto' or a sequence of layer widths.*received 'wide'"),
+        ((), "at least one entry"),
+        ((64, 0), "hidden_units"),
+    ],
+)
+def test_check_hidden_units_refuses_bad_values(value, message):
+    with pytest.raises(ValueError, match=message):
+        mixture_config.check_hidden_units(value)

@@ -97,6 +97,28 @@ def test_the_neighbour_term_defaults_per_kind_of_data():
         unbuilt.resolved("num_neighbors")
 
 
+def _widths(model):
+    return [layer.units for layer in model.encoder.layers[1:-1]]
+
+
+def test_the_network_widths_default_per_kind_of_data():
+    # "auto": (512, 256) for vectors, half as wide for images (the MNIST
+    # time-to-quality protocol); saved as "auto", rebuilt the same.
+    vectors = MixtureAutoencoder(2, 2, input_shape=(5,))
+    images = MixtureAutoencoder(2, 2, input_shape=(8, 8, 1))
+    assert vectors.resolved("hidden_units") == (512, 256)
+    assert images.resolved("hidden_units") == (256, 128)
+    assert _widths(vectors) == [512, 256]
+    assert _widths(images) == [256, 128]
+    config = images.get_config()
+    assert config["hidden_units"] == "auto"
+    restored = MixtureAutoencoder.from_config(config)
+    assert restored.count_params() == images.count_params()
+    explicit = MixtureAutoencoder(2, 2, input_shape=(8, 8, 1), hidden_units=[32])
+    assert _widths(explicit) == [32]
+    assert explicit.get_config()["hidden_units"] == [32]
+
+
 def test_explicit_choices_override_auto():
     x, _ = _blobs(1.0, 0.0)
     model = _small(normalization=None, output_activation="tanh")

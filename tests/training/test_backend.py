@@ -114,10 +114,18 @@ def test_image_mixture_trains_the_same_with_and_without_xla():
 def test_a_model_built_after_compile_resolves_auto_when_built():
     # The MixtureAutoencoder learns its input shape in `fit`: "auto" waits.
     from keras_mae.models import MixtureAutoencoder
+    from keras_mae.training.backend import XLA_MIN_WEIGHTS
 
-    model = MixtureAutoencoder(10, 10, seed=0)  # 10,750,543 weights on MNIST
+    # The wide networks: 10,750,543 weights on MNIST (the default, half as
+    # wide, has 4,737,103: under the threshold).
+    model = MixtureAutoencoder(10, 10, hidden_units=(512, 256), seed=0)
     model.compile()
     keras_choice = model.jit_compile
     model.build((None, 28, 28, 1))
     assert model.jit_compile is (BACKEND != "torch")
     assert keras_choice is (BACKEND == "jax")
+    default = MixtureAutoencoder(10, 10, seed=0)
+    default.compile()
+    default.build((None, 28, 28, 1))
+    assert default.count_params() < XLA_MIN_WEIGHTS
+    assert default.jit_compile is (BACKEND == "jax")

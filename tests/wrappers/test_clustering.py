@@ -76,13 +76,14 @@ def images():
 @pytest.mark.parametrize(
     "n_samples, batch_size, epochs",
     [
-        (70_000, 256, 50),  # MNIST: the measured protocol
+        (70_000, 256, 30),  # MNIST: the measured protocol
         (1797, 225, 250),  # digits: 8 steps an epoch, 2000 steps
         (569, 71, 223),  # breast cancer: 9 steps an epoch, 2007 steps
         (178, 22, 223),  # wine: 9 steps an epoch, 2007 steps
         (50, 16, 300),  # 4 steps an epoch: capped at 300 epochs
         (10, 10, 300),  # never a batch larger than the data
-        (20_000, 256, 50),  # 79 steps an epoch: at least 50 epochs
+        (10_000, 256, 50),  # 40 steps an epoch: 2000 steps
+        (20_000, 256, 30),  # 79 steps an epoch: at least 30 epochs
     ],
 )
 def test_auto_rules(n_samples, batch_size, epochs):
