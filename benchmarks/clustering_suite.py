@@ -15,8 +15,10 @@ Labels only score the clusterings. Run one backend per process:
 Data sets: scikit-learn's wine and breast cancer, digits as 64-vectors and as
 8x8 images, and (with `--mnist`) a 10,000-image MNIST subset (the first 10,000
 training images); `--full-mnist` adds all 70,000 images. `--only NAME ...`
-runs a subset; `--model-kwargs JSON` changes the MAE's hyperparameters (for
-exploring; the suite's results use none).
+runs a subset; `--model-kwargs JSON` changes the MAE's hyperparameters and
+`--warm-start kmeans|gmm` starts its assignment from those clusters
+(`keras_mae.training.AssignmentWarmStart`), both for exploring: the suite's
+results use neither.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from keras_mae.metrics import clustering_scores
+from keras_mae.training import AssignmentWarmStart
 from keras_mae.wrappers import MixtureClustering
 
 METHODS = ("mae", "kmeans", "gmm")
@@ -80,12 +83,17 @@ def suite(args) -> dict[str, tuple]:
     return sets
 
 
-def cluster(method: str, x, k: int, seed: int, model_kwargs: dict) -> np.ndarray:
+def cluster(
+    method: str, x, k: int, seed: int, model_kwargs: dict, warm_start: str | None
+) -> np.ndarray:
     if method == "mae":
         estimator = MixtureClustering(
             n_clusters=k, random_state=seed, model_kwargs=model_kwargs or None
         )
-        return estimator.fit_predict(x)
+        callbacks = []
+        if warm_start:
+            callbacks.append(AssignmentWarmStart(x, method=warm_start, seed=seed))
+        return estimator.fit(x, callbacks=callbacks).labels_
     flat = StandardScaler().fit_transform(x.reshape(len(x), -1).astype("float64"))
     if method == "kmeans":
         return KMeans(k, n_init=10, random_state=seed).fit_predict(flat)
@@ -108,6 +116,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", help="data set names to run")
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--model-kwargs", type=json.loads, default={})
+    parser.add_argument("--warm-start", choices=("kmeans", "gmm"))
     parser.add_argument("--json", help="write every run and the summary here")
     args = parser.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -124,7 +133,7 @@ def main() -> int:
             runs = []
             for seed in args.seeds:
                 start = time.perf_counter()
-                labels = cluster(method, x, k, seed, args.model_kwargs)
+                labels = cluster(method, x, k, seed, args.model_kwargs, args.warm_start)
                 scores = clustering_scores(y, labels)
                 runs.append({**scores, "seed": seed})
                 runs[-1]["seconds"] = time.perf_counter() - start

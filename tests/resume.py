@@ -131,6 +131,20 @@ def make_mae(seed: int = 0):
     return model, x[:384], {"batch_size": 64}
 
 
+def make_warm_started_mae(seed: int = 0):
+    """`make_mae` with its assignment warm-started from K-means.
+
+    The warm start runs again in the resumed process (before the backup is
+    restored over it), so the resumed run must still end where an
+    uninterrupted one does.
+    """
+    from keras_mae.training import AssignmentWarmStart
+
+    model, x, kwargs = make_mae(seed)
+    warm_start = AssignmentWarmStart(x, method="kmeans", steps=20, seed=seed)
+    return model, x, {**kwargs, "callbacks": [warm_start]}
+
+
 # ----------------------------------------------------------------------
 # The training script.
 def _load_factory(spec: str):

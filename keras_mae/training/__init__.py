@@ -11,9 +11,11 @@ from keras_mae.training.restarts import (
     best_of_restarts,
     best_restart_seed,
 )
+from keras_mae.training.warm_start import AssignmentWarmStart, fit_assignment
 
 __all__ = [
     "AdversarialModel",
+    "AssignmentWarmStart",
     "Player",
     "ReplicaSeeds",
     "ReseedDeadComponents",
@@ -22,6 +24,7 @@ __all__ = [
     "TerminateOnNaNLosses",
     "best_of_restarts",
     "best_restart_seed",
+    "fit_assignment",
     "input_gradients",
     "reseed_component",
     "step_seeds",

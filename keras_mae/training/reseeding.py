@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import keras
 import numpy as np
 from sklearn.cluster import KMeans
 
+from keras_mae.training.warm_start import fit_assignment
 from keras_mae.utils.argument_checks import check_int, check_number
 
 logger = logging.getLogger(__name__)
@@ -89,25 +89,7 @@ def reseed_component(
     )
     labels[members[halves == 1]] = target
     model.copy_component(source, target)
-    codes, _ = model.encode(x, batch_size)
-    inputs = keras.Input(codes.shape[1:])
-    trainer = keras.Model(inputs, model.assignment(inputs))
-    trainer.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-    )
-    epochs = max(1, math.ceil(steps / math.ceil(len(codes) / batch_size)))
-    for _ in range(epochs):
-        # Our own order, not Keras's process-global shuffle: repeatable.
-        order = rng.permutation(len(codes))
-        trainer.fit(
-            codes[order],
-            labels[order],
-            batch_size=batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-        )
+    fit_assignment(model, x, labels, steps, batch_size, seed=rng)
     return int(np.sum(model.predict_clusters(x, batch_size) == target))
 
 

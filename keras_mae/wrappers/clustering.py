@@ -376,13 +376,17 @@ class MixtureClustering(
 
     # ------------------------------------------------------------------
     # Fitting.
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, callbacks=None):
         """Trains a new `MixtureAutoencoder` on `X`.
 
         Args:
             X: Array-like `(n_samples, n_features)`, or images
                 `(n_samples, height, width, channels)` in [0, 1].
             y: Ignored; present for scikit-learn's API.
+            callbacks: Optional list of `keras.callbacks.Callback`s for the
+                model's `fit` (e.g. `keras.callbacks.BackupAndRestore`, or
+                `keras_mae.training.AssignmentWarmStart` to start from
+                other clusters). They are used, not kept.
 
         Returns:
             self, fitted.
@@ -421,7 +425,11 @@ class MixtureClustering(
                     f"n_samples={n_samples}."
                 )
             history = model.fit(
-                X, epochs=epochs, batch_size=batch_size, verbose=params["verbose"]
+                X,
+                epochs=epochs,
+                batch_size=batch_size,
+                verbose=params["verbose"],
+                callbacks=list(callbacks or []),
             )
         self.model_ = model
         self.batch_size_ = batch_size
