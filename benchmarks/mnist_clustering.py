@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -107,7 +108,15 @@ def build_model(seed: int, args) -> MixtureAutoencoder:
         seed=seed,
         **model_arguments(args.model_kwargs, seed),
     )
-    model.compile()
+    optimizer = None  # compile's default, Adam(1e-3)
+    if args.cosine_decay is not None:
+        # Decays over the whole run: the epochs times the batches of one.
+        steps = args.epochs * math.ceil(args.num_samples / args.batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            1e-3, steps, alpha=args.cosine_decay
+        )
+        optimizer = keras.optimizers.Adam(schedule)
+    model.compile(optimizer=optimizer)
     return model
 
 
@@ -304,6 +313,14 @@ def main() -> None:
         help="default: MixtureClustering's auto_epochs for the data and batch "
         "size (30 for all 70,000 MNIST images, 250 for digits)",
     )
+    parser.add_argument(
+        "--cosine-decay",
+        type=float,
+        metavar="ALPHA",
+        help="train the autoencoders with Adam(CosineDecay(1e-3, all steps, "
+        "alpha=ALPHA)) instead of compile's constant 1e-3: the rate falls to "
+        "ALPHA * 1e-3 by the last step (for exploring shorter schedules)",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--samples", help="where to save the image grid (PNG)")
@@ -392,6 +409,7 @@ def main() -> None:
         x, y = x[: args.limit], y[: args.limit]
     if args.epochs is None:
         args.epochs = auto_epochs(len(x), args.batch_size)
+    args.num_samples = len(x)
     args.sample_quality = None
     if args.frechet_extractor:
         args.sample_quality = SampleQuality(args.frechet_extractor, x, 10000)
@@ -429,6 +447,7 @@ def main() -> None:
         "digits": args.digits,
         "images": len(x),
         "epochs": args.epochs,
+        "cosine_decay": args.cosine_decay,
         "restarts": args.restarts,
         "screen_epochs": args.screen_epochs,
         # The arguments of every model (those of --compile-kwargs included),
