@@ -148,7 +148,7 @@ def warm_start_labels(
 class AssignmentWarmStart(keras.callbacks.Callback):
     """Starts training from given clusters: trains the assignment once, at the start.
 
-    When `fit` begins (the first time only, for this callback), the model's
+    When `fit` begins (the first time only, for each model), the model's
     assignment network is trained (`fit_assignment`) to give every sample
     of `x` its component in `labels`, or, without labels, in the clusters
     that `method` finds on the standardized data. Training then goes on
@@ -218,11 +218,13 @@ class AssignmentWarmStart(keras.callbacks.Callback):
         self.batch_size = check_int("AssignmentWarmStart", "batch_size", batch_size)
         self.seed = seed
         self.agreement: float | None = None
+        self._started = None  # the model it warm-started last
 
     def on_train_begin(self, logs=None):
-        """Trains the assignment on the warm-start clusters (once)."""
-        if self.agreement is not None:
+        """Trains the assignment on the warm-start clusters (once per model)."""
+        if self._started is self.model:
             return
+        self._started = self.model
         if self.labels is None:
             self.labels = warm_start_labels(
                 self.x, self.model.num_components, self.method, self.seed

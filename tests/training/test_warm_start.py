@@ -80,7 +80,9 @@ def test_warm_start_labels_find_the_blobs_whatever_their_scale(blobs, method):
     np.testing.assert_array_equal(found, warm_start_labels(x, 3, method, seed=0))
 
 
-def test_the_callback_starts_training_from_the_clusters_once(blobs, monkeypatch):
+def test_the_callback_starts_training_from_the_clusters_once_per_model(
+    blobs, monkeypatch
+):
     x, labels = blobs
     model = _model()
     warm_start = AssignmentWarmStart(x, method="kmeans", steps=400, seed=0)
@@ -92,10 +94,13 @@ def test_the_callback_starts_training_from_the_clusters_once(blobs, monkeypatch)
     calls = []
     monkeypatch.setattr(
         "keras_mae.training.warm_start.fit_assignment",
-        lambda *args, **kwargs: calls.append(args),
+        lambda *args, **kwargs: calls.append(args) or 1.0,
     )
     model.fit(x, batch_size=64, epochs=1, callbacks=[warm_start], verbose=0)
     assert calls == []
+    # Another model, given the same callback, is warm-started too.
+    _model(x, seed=1).fit(x, batch_size=64, epochs=1, callbacks=[warm_start], verbose=0)
+    assert len(calls) == 1
 
 
 def test_the_callback_takes_ones_own_labels(blobs):
