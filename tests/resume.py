@@ -131,6 +131,21 @@ def make_mae(seed: int = 0):
     return model, x[:384], {"batch_size": 64}
 
 
+def make_mae_with_decay(seed: int = 0):
+    """`make_mae` trained with a cosine-decayed learning rate.
+
+    The schedule reads the optimizer's step counter, so a resumed run must
+    restore it to go on at the rate an uninterrupted run has.
+    """
+    import keras
+
+    model, x, kwargs = make_mae(seed)
+    steps = 4 * len(x) // kwargs["batch_size"]  # the 4 epochs of the test
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(schedule))
+    return model, x, kwargs
+
+
 def make_warm_started_mae(seed: int = 0):
     """`make_mae` with its assignment warm-started from K-means.
 

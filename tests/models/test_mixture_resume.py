@@ -21,6 +21,16 @@ def test_a_killed_run_resumes_to_the_uninterrupted_model(tmp_path):
     result.assert_same(atol=1e-6 if BACKEND == "torch" else 0.0)
 
 
+def test_a_killed_run_with_a_decaying_learning_rate_resumes_alike(tmp_path):
+    # The schedule's step is the optimizer's iteration counter, which the
+    # backup holds with the optimizer's variables.
+    result = resume.kill_and_resume(
+        "tests.resume:make_mae_with_decay", epochs=4, kill_after=2, workdir=tmp_path
+    )
+    assert result.resumed_epochs == [2, 3]
+    result.assert_same(atol=1e-6 if BACKEND == "torch" else 0.0)
+
+
 def test_the_reseeding_counters_are_saved_with_the_weights(tmp_path):
     model, x, _ = resume.make_mae()
     model.build((None, *x.shape[1:]))
