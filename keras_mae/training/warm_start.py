@@ -213,6 +213,17 @@ class AssignmentWarmStart(keras.callbacks.Callback):
             )
         self.x = np.asarray(x, "float32")
         self.labels = None if labels is None else np.asarray(labels)
+        if self.labels is not None and (
+            self.labels.shape != (len(self.x),)
+            or not np.issubdtype(self.labels.dtype, np.integer)
+            or (self.labels < 0).any()
+        ):
+            # The number of components is checked when training begins.
+            raise ValueError(
+                f"AssignmentWarmStart expects `labels` as {len(self.x)} "
+                "non-negative integers (one component per sample of `x`); "
+                f"received {self.labels.dtype} of shape {self.labels.shape}."
+            )
         self.method = method
         self.steps = check_int("AssignmentWarmStart", "steps", steps)
         self.batch_size = check_int("AssignmentWarmStart", "batch_size", batch_size)

@@ -186,7 +186,7 @@ class MixtureClustering(
         latent_dim: Size of each component's code, the number of columns of
             `transform`.
         epochs: Training epochs, or `"auto"`: `auto_epochs(n_samples,
-            batch_size)` (about 2,000 optimizer steps, 50 to 300 epochs).
+            batch_size)` (about 2,000 optimizer steps, 30 to 300 epochs).
         batch_size: Training batch size, or `"auto"`:
             `auto_batch_size(n_samples)` (about an eighth of the data, 16 to
             256).
