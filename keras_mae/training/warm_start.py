@@ -25,6 +25,35 @@ logger = logging.getLogger(__name__)
 WARM_START_METHODS = ("kmeans", "gmm")
 
 
+def _check_method(owner: str, method) -> None:
+    if method not in WARM_START_METHODS:
+        raise ValueError(
+            f"{owner} expects `method` in {WARM_START_METHODS}; received {method!r}."
+        )
+
+
+def _checked_labels(owner: str, labels, n_samples: int, num_components=None):
+    """`labels` as an array if it is one component per sample, else a ValueError.
+
+    Without `num_components` only the lower bound, 0, is checked.
+    """
+    labels = np.asarray(labels)
+    high = np.inf if num_components is None else num_components
+    if (
+        labels.shape != (n_samples,)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or (labels < 0).any()
+        or (labels >= high).any()
+    ):
+        allowed = ">= 0" if num_components is None else f"in [0, {num_components})"
+        raise ValueError(
+            f"{owner} expects `labels` as {n_samples} integers {allowed} (one "
+            f"component per sample of `x`); received {labels.dtype} of shape "
+            f"{labels.shape}."
+        )
+    return labels
+
+
 def fit_assignment(
     model,
     x,
@@ -74,17 +103,7 @@ def fit_assignment(
     owner = "fit_assignment"
     steps = check_int(owner, "steps", steps)
     batch_size = check_int(owner, "batch_size", batch_size)
-    labels = np.asarray(labels)
-    if (
-        labels.shape != (len(x),)
-        or not np.issubdtype(labels.dtype, np.integer)
-        or (len(labels) and (labels.min() < 0 or labels.max() >= model.num_components))
-    ):
-        raise ValueError(
-            f"{owner} expects `labels` as {len(x)} integers (one per sample of "
-            f"`x`) in [0, {model.num_components}); received "
-            f"{labels.dtype} of shape {labels.shape}."
-        )
+    labels = _checked_labels(owner, labels, len(x), model.num_components)
     codes, _ = model.encode(x, batch_size)
     inputs = keras.Input(codes.shape[1:])
     trainer = keras.Model(inputs, model.assignment(inputs))
@@ -131,11 +150,7 @@ def warm_start_labels(
         >>> bool(labels[0] == labels[1] != labels[2] == labels[3])
         True
     """
-    if method not in WARM_START_METHODS:
-        raise ValueError(
-            f"AssignmentWarmStart expects `method` in {WARM_START_METHODS}; "
-            f"received {method!r}."
-        )
+    _check_method("warm_start_labels", method)
     flat = np.asarray(x, "float64").reshape(len(x), -1)
     flat = StandardScaler().fit_transform(flat)
     if method == "kmeans":
@@ -206,24 +221,14 @@ class AssignmentWarmStart(keras.callbacks.Callback):
                 f"samples, shape (n, ...); received "
                 f"{getattr(x, 'shape', type(x).__name__)}."
             )
-        if labels is None and method not in WARM_START_METHODS:
-            raise ValueError(
-                f"AssignmentWarmStart expects `method` in {WARM_START_METHODS} "
-                f"(or `labels`); received {method!r}."
-            )
+        owner = "AssignmentWarmStart"
         self.x = np.asarray(x, "float32")
-        self.labels = None if labels is None else np.asarray(labels)
-        if self.labels is not None and (
-            self.labels.shape != (len(self.x),)
-            or not np.issubdtype(self.labels.dtype, np.integer)
-            or (self.labels < 0).any()
-        ):
+        self.labels = None
+        if labels is None:
+            _check_method(owner, method)
+        else:
             # The number of components is checked when training begins.
-            raise ValueError(
-                f"AssignmentWarmStart expects `labels` as {len(self.x)} "
-                "non-negative integers (one component per sample of `x`); "
-                f"received {self.labels.dtype} of shape {self.labels.shape}."
-            )
+            self.labels = _checked_labels(owner, labels, len(self.x))
         self.method = method
         self.steps = check_int("AssignmentWarmStart", "steps", steps)
         self.batch_size = check_int("AssignmentWarmStart", "batch_size", batch_size)

@@ -121,9 +121,9 @@ def test_the_callback_takes_ones_own_labels(blobs):
         ({"method": "spectral"}, "`method` in ('kmeans', 'gmm')"),
         ({"steps": 0}, "steps"),
         # Labels are checked against `x` at once, not when `fit` begins.
-        ({"labels": np.zeros(5, "int64")}, "300 non-negative integers"),
+        ({"labels": np.zeros(5, "int64")}, "as 300 integers >= 0"),
         ({"labels": np.zeros(300, "float32")}, "received float32 of shape (300,)"),
-        ({"labels": np.full(300, -1)}, "non-negative integers"),
+        ({"labels": np.full(300, -1)}, "integers >= 0"),
     ],
 )
 def test_bad_warm_start_arguments_say_what_was_expected(blobs, kwargs, message):
