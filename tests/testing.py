@@ -181,3 +181,14 @@ def slow_except_on(backend: str, why: str):
     if keras.backend.backend() == backend:
         return pytest.mark.skipif(False, reason=why)  # a mark that does nothing
     return pytest.mark.slow
+
+
+BLOB_CENTERS = np.array([[0, 0, 0, 0], [10, 0, 0, 0], [0, 10, 0, 0]], "float32")
+
+
+def scaled_blobs(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Three separated blobs in 4 dimensions, on a scale of hundreds, and labels."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(BLOB_CENTERS), n)
+    x = BLOB_CENTERS[labels] + rng.standard_normal((n, 4)).astype("float32")
+    return (100.0 * x + 50.0).astype("float32"), labels

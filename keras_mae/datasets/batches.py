@@ -7,7 +7,58 @@ import numbers
 import keras
 import numpy as np
 
-from keras_mae.utils.argument_checks import check_int
+from keras_mae.utils.argument_checks import check_int, check_number
+
+
+def split_validation(x, kwargs: dict, owner: str = "fit") -> tuple:
+    """Holds out `validation_split` of an array as Keras's `fit` does.
+
+    As in Keras, the last share of the samples, before any shuffling,
+    becomes `validation_data`, unless `validation_data` is given.
+
+    Args:
+        x: The training array `(n, ...)`.
+        kwargs: `fit`'s keyword arguments (not changed).
+        owner: Who splits, for the error messages.
+
+    Returns:
+        `(x, kwargs)`: the training part of `x`, and a copy of `kwargs`
+        without `validation_split`, with the held-out part as
+        `validation_data`.
+
+    Raises:
+        ValueError: If the split is not in [0, 1) or leaves either part empty.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from keras_mae.datasets.batches import split_validation
+    >>> x, kwargs = split_validation(np.arange(10), {"validation_split": 0.2})
+    >>> x.tolist(), kwargs["validation_data"].tolist()
+    ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    kwargs = dict(kwargs)
+    split = kwargs.pop("validation_split", None)
+    if split is None:
+        split = 0.0
+    split = check_number(
+        owner,
+        "validation_split",
+        split,
+        0.0,
+        1.0,
+        what="the share of the samples held out, from the end",
+    )
+    if split and kwargs.get("validation_data") is None:
+        cut = int(np.floor(len(x) * (1.0 - split)))
+        if cut in (0, len(x)):
+            raise ValueError(
+                f"{owner}: validation_split={split!r} of {len(x)} samples "
+                f"leaves {cut} for training and {len(x) - cut} for "
+                "validation; both need at least one."
+            )
+        x, kwargs["validation_data"] = x[:cut], x[cut:]
+    return x, kwargs
 
 
 class ArrayBatches(keras.utils.PyDataset):

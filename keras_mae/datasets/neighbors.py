@@ -338,6 +338,11 @@ class NeighborPairs(ArrayBatches):
     ) -> NeighborPairs:
         """Pairs for `x`, with its `num_neighbors` nearest neighbours searched.
 
+        The search compares `x` as given. `MixtureAutoencoder.fit` searches
+        after the model's input normalization instead (vectors in their own
+        units would be compared by their largest feature); for those pairs
+        use `NeighborPairs(x, model.neighbors(x), ...)`.
+
         Args:
             x: Array of samples, shape `(n, ...)`, `n > num_neighbors`.
             num_neighbors: How many nearest neighbours to draw from.

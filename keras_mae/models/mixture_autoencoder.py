@@ -60,10 +60,11 @@ class MixtureAutoencoder(
       by `fit` (saved with the model, so every method takes raw data;
       neighbours are searched after it), (512, 256) hidden units, linear
       decoder outputs with MSE, no augmentation, `batch_entropy_weight` 1.0,
-      `neighbor_weight` 3.0 over `num_neighbors` 10;
+      `neighbor_weight` 3.0 over `num_neighbors` 10, `self_labeling` 0.8;
     - images `(n, H, W, C)` in [0, 1]: no normalization, (256, 128) hidden
       units, a sigmoid decoder, `RandomAffine()` as the augmentation,
-      `batch_entropy_weight` 5.0, `neighbor_weight` 1.0 over `num_neighbors` 5.
+      `batch_entropy_weight` 5.0, `neighbor_weight` 1.0 over `num_neighbors` 5,
+      no self-labelling.
 
     **What `fit` does with an array.** It adapts the normalization (once),
     finds each sample's nearest neighbours (when `neighbor_weight > 0`; exact
@@ -72,8 +73,11 @@ class MixtureAutoencoder(
     batches in an order fixed by `seed` and the epoch (a resumed run repeats
     an uninterrupted one), and adds `ReseedDeadComponents` (when
     `reseed_threshold > 0`), which re-seeds a component that ends 3 epochs in
-    a row (nearly) empty with one half of the busiest. `batch_size`,
-    `shuffle` and `validation_split` keep Keras's meaning. Give `fit` a
+    a row (nearly) empty with one half of the busiest, and `SelfLabeling`
+    (with `self_labeling`), which ends training by relabelling the samples
+    with a linear discriminant of each cluster's most confident ones.
+    `batch_size`, `shuffle` and `validation_split` keep Keras's meaning (the
+    held-out samples are not adapted to, re-seeded or relabelled). Give `fit` a
     `NeighborPairs` to bring your own neighbours; other datasets train
     without the neighbour term (with a warning).
 
@@ -137,6 +141,11 @@ class MixtureAutoencoder(
         reseed_threshold: Share of a fair `1 / K` below which `fit` on an
             array calls a component dead (3 epochs in a row) and re-seeds
             it; 0 turns it off.
+        self_labeling: Share of each cluster, in (0, 1], whose most
+            confident samples end `fit` on an array by `SelfLabeling`: a
+            linear discriminant of them relabels all samples, and the
+            assignment learns its labels; None turns it off; `"auto"`: 0.8
+            for vectors, None for images (docs/benchmarks.md).
         latent_discriminator: Scores `(batch, latent_dim + K)` (a code and its
             one-hot component); default `MLPEncoder(1, (128, 128))`.
         data_discriminator: Scores data; default `ConvEncoder(1)` for images
@@ -181,6 +190,7 @@ class MixtureAutoencoder(
         neighbor_weight: float | str = "auto",
         num_neighbors: int | str = "auto",
         reseed_threshold: float = 0.2,
+        self_labeling: float | str | None = "auto",
         latent_discriminator: keras.layers.Layer | None = None,
         data_discriminator: keras.layers.Layer | None = None,
         seed: int | None = None,
@@ -226,6 +236,7 @@ class MixtureAutoencoder(
             neighbor_weight=neighbor_weight,
             num_neighbors=num_neighbors,
             reseed_threshold=reseed_threshold,
+            self_labeling=self_labeling,
         )
         self.data_shape = None
         if input_shape is not None:
@@ -277,8 +288,8 @@ class MixtureAutoencoder(
         """A hyperparameter with `"auto"` settled by the kind of data.
 
         Args:
-            name: `"hidden_units"`, `"batch_entropy_weight"`,
-                `"neighbor_weight"` or `"num_neighbors"`.
+            name: A name of `mixture_config.AUTO_VALUES`, e.g.
+                `"hidden_units"` or `"self_labeling"`.
             kind: The kind of data (`"vectors"`, `"images"`); by default the
                 model's own, once it is built.
         """
@@ -481,19 +492,7 @@ class MixtureAutoencoder(
     def from_config(cls, config):
         """A new, untrained model from `get_config()`'s output (older layouts too)."""
         config = mixture_config.migrate_config(config)
-        for key in (
-            "encoder",
-            "decoder",
-            "assignment",
-            "latent_discriminator",
-            "data_discriminator",
-        ):
-            config[key] = mixture_networks.deserialize(config.get(key))
-        if isinstance(config.get("augmentation"), dict):
-            config["augmentation"] = mixture_networks.deserialize(
-                config["augmentation"]
-            )
-        return cls(**config)
+        return cls(**mixture_networks.deserialize_layers(config))
 
     def preset_training_layers(self) -> list[keras.layers.Layer]:
         """Layers needed only to train: the discriminator(s)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras_mae.models import losses
+from keras_mae.training.self_labeling import check_core_fraction
 from keras_mae.utils.argument_checks import check_int, check_number
 
 __all__ = [
@@ -45,8 +46,12 @@ LEGACY_COMPILE_KEYS = (
     "num_neighbors",
     "reseed_threshold",
 )
-# The loss hyperparameters of the constructor (and of `get_config`).
-OBJECTIVE_KEYS = tuple(k for k in LEGACY_COMPILE_KEYS if k != "consistency_shear")
+# The loss and training hyperparameters of the constructor (and of
+# `get_config`); `self_labeling` came after the move (2026-12-04).
+OBJECTIVE_KEYS = (
+    *(k for k in LEGACY_COMPILE_KEYS if k != "consistency_shear"),
+    "self_labeling",
+)
 _WEIGHTS = (
     "sample_entropy_weight",
     "batch_entropy_weight",
@@ -68,6 +73,7 @@ AUTO_VALUES = {
     "batch_entropy_weight": {"vectors": 1.0, "images": 5.0},
     "neighbor_weight": {"vectors": 3.0, "images": 1.0},
     "num_neighbors": {"vectors": 10, "images": 5},
+    "self_labeling": {"vectors": 0.8, "images": None},
 }
 
 
@@ -137,12 +143,13 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
     Args:
         values: Any subset of the constructor's loss hyperparameters
             (`reconstruction_loss`, the `*_weight`s, `adversarial_loss`,
-            `component_floor`, `reseed_threshold`, `num_neighbors`).
+            `component_floor`, `reseed_threshold`, `num_neighbors`,
+            `self_labeling`).
 
     Returns:
         The same keys, checked: weights >= 0 as floats, fractions in [0, 1],
-        `num_neighbors` a positive int; the names of `AUTO_VALUES` may be
-        "auto".
+        `num_neighbors` a positive int, `self_labeling` None or a share in
+        (0, 1]; the names of `AUTO_VALUES` may be "auto".
 
     Raises:
         ValueError: for an unknown loss name or a value out of range, naming
@@ -176,6 +183,9 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
             value = float(check_number(_NAME, name, value, 0.0, 1.0))
         elif name == "num_neighbors":
             value = check_int(_NAME, name, value)
+        elif name == "self_labeling":
+            if value is not None:
+                value = check_core_fraction(_NAME, name, value)
         else:
             raise TypeError(f"{_NAME} has no loss hyperparameter {name!r}.")
         checked[name] = value
@@ -183,10 +193,11 @@ def check_objective(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fills in what a config saved before the per-kind defaults lacks.
+    """Fills in what a config saved before today's defaults lacks.
 
-    Those models (before 2026-12-01) had no input normalization and one
-    balance weight, 5.0, for every kind of data.
+    Models saved before 2026-12-01 had no input normalization and one
+    balance weight, 5.0, for every kind of data; models saved before
+    2026-12-04 ended training without self-labelling.
 
     Args:
         config: A `MixtureAutoencoder.get_config()` dict, possibly old.
@@ -196,15 +207,17 @@ def migrate_config(config: dict[str, Any]) -> dict[str, Any]:
 
     Examples:
         >>> from keras_mae.models.mixture_config import migrate_config
-        >>> migrate_config({"num_components": 10})
-        {'num_components': 10, 'normalization': None, 'batch_entropy_weight': 5.0}
-        >>> migrate_config({"normalization": "auto"})  # today's configs: unchanged
-        {'normalization': 'auto'}
+        >>> migrate_config({"num_components": 10})  # doctest: +NORMALIZE_WHITESPACE
+        {'num_components': 10, 'normalization': None, 'batch_entropy_weight': 5.0,
+         'self_labeling': None}
+        >>> migrate_config({"normalization": "auto", "self_labeling": "auto"})
+        {'normalization': 'auto', 'self_labeling': 'auto'}
     """
     config = dict(config)
     if "normalization" not in config:
         config["normalization"] = None
         config.setdefault("batch_entropy_weight", 5.0)
+    config.setdefault("self_labeling", None)
     return config
 
 

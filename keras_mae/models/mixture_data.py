@@ -13,10 +13,16 @@ import warnings
 import keras
 import numpy as np
 
+from keras_mae.datasets.batches import split_validation
 from keras_mae.datasets.neighbors import NeighborPairs, nearest_neighbors
 from keras_mae.models import mixture_inputs
-from keras_mae.training.backend import on_accelerator, training_processes
+from keras_mae.training.backend import (
+    on_accelerator,
+    training_processes,
+    training_replicas,
+)
 from keras_mae.training.reseeding import ReseedDeadComponents
+from keras_mae.training.self_labeling import SelfLabeling
 
 _NAME = "MixtureAutoencoder"
 
@@ -92,11 +98,13 @@ class MixtureData:
     def fit(self, x=None, y=None, **kwargs):
         """Trains the model; takes the arguments of `keras.Model.fit`.
 
-        An array `x` is checked, adapts the normalization (once), gets a
-        `ReseedDeadComponents` callback (when `reseed_threshold > 0`) and
-        its samples' neighbours (`NeighborPairs`, when `neighbor_weight > 0`),
-        and is served in an order fixed by `seed` and the epoch; validation
-        arrays get one fixed neighbour per sample. Other datasets are used
+        An array `x` is checked, loses its `validation_split` share to
+        `validation_data` first, adapts the normalization (once), gets a
+        `ReseedDeadComponents` callback (when `reseed_threshold > 0`), a
+        `SelfLabeling` one (when `self_labeling` is set) and its samples'
+        neighbours (`NeighborPairs`, when `neighbor_weight > 0`), and is
+        served in an order fixed by `seed` and the epoch; validation arrays
+        get one fixed neighbour per sample. Other datasets are used
         as they are: a model that normalizes must have seen an array first
         (`adapt`), unless the dataset has one as `x` (`ArrayBatches`). Labels
         `y` are ignored.
@@ -105,10 +113,12 @@ class MixtureData:
             The `keras.callbacks.History` of `keras.Model.fit`.
         """
         if hasattr(x, "shape") or isinstance(x, (list, tuple)):
-            x = self._validated(x)
+            # Held out first: validation samples take no part in training.
+            x, kwargs = split_validation(self._validated(x), kwargs, f"{_NAME}.fit")
             if not self.normalizer_adapted:
                 self.adapt(x)
             kwargs = self._with_reseeding(x, kwargs)
+            kwargs = self._with_self_labeling(x, kwargs)
             if self._uses_neighbors():
                 x, kwargs = self._training_data(x, kwargs, self._neighbor_pairs)
             else:
@@ -184,6 +194,38 @@ class MixtureData:
             callbacks.callbacks.insert(0, reseeding)
             return kwargs
         return {**kwargs, "callbacks": [reseeding, *present]}
+
+    def _with_self_labeling(self, x: np.ndarray, kwargs: dict) -> dict:
+        """`fit` arguments with a `SelfLabeling` on `x` first, if it is on.
+
+        First, so that the callbacks of the user see the relabelled model
+        when training ends. Skipped (with a warning) where several replicas
+        train, in step: it would train one replica's assignment alone.
+        """
+        fraction = self.resolved("self_labeling")
+        callbacks = kwargs.get("callbacks")
+        present = (
+            callbacks.callbacks
+            if isinstance(callbacks, keras.callbacks.CallbackList)
+            else list(callbacks or [])
+        )
+        if fraction is None or any(isinstance(c, SelfLabeling) for c in present):
+            return kwargs
+        replicas = training_replicas(self)
+        if replicas > 1:
+            warnings.warn(
+                f"{_NAME}: self-labelling (self_labeling={fraction}) trains the "
+                f"assignment on one replica's data, but {replicas} replicas "
+                "train this model (tf.distribute or torch.distributed); it is "
+                "skipped. Pass self_labeling=None to silence this.",
+                stacklevel=3,
+            )
+            return kwargs
+        labeling = SelfLabeling(x, fraction, seed=self.seed)
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            callbacks.callbacks.insert(0, labeling)
+            return kwargs
+        return {**kwargs, "callbacks": [labeling, *present]}
 
     def evaluate(self, x=None, y=None, **kwargs):
         """The losses on `x`; takes the arguments of `keras.Model.evaluate`.

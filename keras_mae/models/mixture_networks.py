@@ -129,6 +129,40 @@ def deserialize(value):
     return None if value is None else keras.saving.deserialize_keras_object(value)
 
 
+# The config entries of a `MixtureAutoencoder` that hold serialized layers.
+LAYER_KEYS = (
+    "encoder",
+    "decoder",
+    "assignment",
+    "augmentation",
+    "latent_discriminator",
+    "data_discriminator",
+)
+
+
+def deserialize_layers(config: dict) -> dict:
+    """A copy of a model config with its serialized layers made (`deserialize`).
+
+    Strings (such as `augmentation="auto"`) and None stay as they are.
+
+    Args:
+        config: A `MixtureAutoencoder.get_config()` dict.
+
+    Examples:
+    >>> from keras_mae.layers import MLPEncoder
+    >>> from keras_mae.models.mixture_networks import deserialize_layers, serialize
+    >>> config = {"encoder": serialize(MLPEncoder(2)), "augmentation": "auto"}
+    >>> made = deserialize_layers(config)
+    >>> made["encoder"].output_dim, made["augmentation"]
+    (2, 'auto')
+    """
+    config = dict(config)
+    for key in LAYER_KEYS:
+        if isinstance(config.get(key), (dict, list)):
+            config[key] = deserialize(config[key])
+    return config
+
+
 def default_encoder(
     num_components: int, latent_dim: int, hidden_units: Sequence[int]
 ) -> keras.layers.Layer:

@@ -11,6 +11,7 @@ from keras_mae.training.restarts import (
     best_of_restarts,
     best_restart_seed,
 )
+from keras_mae.training.self_labeling import SelfLabeling, self_labels
 from keras_mae.training.warm_start import AssignmentWarmStart, fit_assignment
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ReplicaSeeds",
     "ReseedDeadComponents",
     "RestartResult",
+    "SelfLabeling",
     "SetDatasetEpoch",
     "TerminateOnNaNLosses",
     "best_of_restarts",
@@ -27,5 +29,6 @@ __all__ = [
     "fit_assignment",
     "input_gradients",
     "reseed_component",
+    "self_labels",
     "step_seeds",
 ]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_mae.datasets.batches import ArrayBatches
+from keras_mae.datasets.batches import ArrayBatches, split_validation
 from keras_mae.training import backend
 from keras_mae.training.callbacks import SetDatasetEpoch
 from keras_mae.training.player import Player
-from keras_mae.utils.argument_checks import check_int, check_number
+from keras_mae.utils.argument_checks import check_int
 
 _SEED_STATE_KEY = "seed_generator_state"
 
@@ -139,9 +138,16 @@ class AdversarialModel(keras.Model):
 
     def __init__(self, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and not isinstance(seed, (int, np.integer)):
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+        ):
             raise TypeError(
                 f"{type(self).__name__} expects `seed` to be an int or None; "
+                f"received {seed!r}."
+            )
+        if seed is not None and not 0 <= seed < 2**32:
+            raise ValueError(
+                f"{type(self).__name__} expects `seed` in [0, 2**32); "
                 f"received {seed!r}."
             )
         self.seed = None if seed is None else int(seed)
@@ -343,26 +349,7 @@ class AdversarialModel(keras.Model):
                 "model's seed and the epoch; it expects `shuffle` to be True or "
                 f"False (not Keras's 'batch'); received {shuffle!r}."
             )
-        split = kwargs.pop("validation_split", None)
-        if split is None:
-            split = 0.0
-        split = check_number(
-            owner,
-            "validation_split",
-            split,
-            0.0,
-            1.0,
-            what="the share of the samples held out, from the end",
-        )
-        if split and kwargs.get("validation_data") is None:
-            cut = int(math.floor(len(x) * (1.0 - split)))
-            if cut in (0, len(x)):
-                raise ValueError(
-                    f"{owner}: validation_split={split!r} of {len(x)} samples "
-                    f"leaves {cut} for training and {len(x) - cut} for "
-                    "validation; both need at least one."
-                )
-            x, kwargs["validation_data"] = x[:cut], x[cut:]
+        x, kwargs = split_validation(x, kwargs, owner)
         if kwargs.get("validation_batch_size") is None:
             kwargs["validation_batch_size"] = batch_size
         data = make_batches(

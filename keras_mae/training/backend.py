@@ -1,9 +1,8 @@
 """The only backend-specific code of keras_mae.
 
-A model declares its players once (`keras_mae.training.Player`); this module
-turns one player's loss into a gradient update on the backend chosen by
-`KERAS_BACKEND` (picked once, at import), and takes gradients with respect to
-inputs (for gradient penalties):
+It turns a player's loss (`keras_mae.training.Player`) into a gradient
+update on the backend of `KERAS_BACKEND` (picked at import), and takes
+gradients with respect to inputs (for gradient penalties):
 
 - TensorFlow: `tf.GradientTape` in the `tf.function` Keras compiles (XLA for
   large models on the CPU too, `auto_jit_compile`); under `tf.distribute`
@@ -11,11 +10,10 @@ inputs (for gradient penalties):
 - PyTorch: `torch.autograd.grad` on the player's parameters only (the others
   are frozen while the loss is recorded); under `torch.distributed` the
   gradients are averaged over the processes (one all-reduce).
-- JAX: stateless. The model's stateful step runs in a `keras.StatelessScope`
-  holding the trainer state; each player's loss is differentiated with
-  `jax.value_and_grad` in an inner scope tracing only that player's
-  variables, and the updates are written back to the outer scope (the new
-  state). On the CPU the state is not donated (`make_train_function`).
+- JAX: stateless. The model's step runs in a `keras.StatelessScope` of the
+  trainer state; each player's loss is differentiated (`jax.value_and_grad`)
+  in an inner scope of that player's variables, and the updates are written
+  back (the new state). On the CPU the state is not donated.
 
 Everything else in keras_mae is backend-free and uses `keras.ops` only.
 """
@@ -74,9 +72,8 @@ class _TensorFlowBackend(_StatefulSteps):
         return bool(self._tf.config.list_logical_devices("GPU"))
 
     def auto_jit_compile(self, model):
-        # Keras's "auto" is no XLA on CPU-only TensorFlow; it pays for its
-        # compile time on the largest models only (measured in
-        # docs/benchmarks.md). `model_supports_jit`: layers, op determinism.
+        # Keras's "auto" is no XLA on CPU-only TensorFlow; it pays on the
+        # largest models only (docs/benchmarks.md).
         from keras.src.trainers.trainer import model_supports_jit
 
         tf = self._tf
@@ -98,9 +95,8 @@ class _TensorFlowBackend(_StatefulSteps):
     def update_player(self, model, player: Player, x) -> dict[str, Any]:
         with self._tf.GradientTape() as tape:
             loss, logs = player.loss(x, True)
-            # Each replica's loss is the mean over its share of the batch and
-            # the optimizer sums the gradients: as Keras's `compute_loss`,
-            # divide by the replicas so the sum is the mean.
+            # The optimizer sums the replicas' gradients: as Keras's
+            # `compute_loss`, divide by the replicas so the sum is the mean.
             replicas = self._tf.distribute.get_strategy().num_replicas_in_sync
             if replicas > 1:
                 loss = loss / replicas
@@ -124,8 +120,7 @@ class _TorchBackend(_StatefulSteps):
         self._torch = torch
 
     def on_accelerator(self) -> bool:
-        # Keras puts tensors on CUDA or MPS when there is one.
-        return keras.ops.zeros(()).device.type != "cpu"
+        return keras.ops.zeros(()).device.type != "cpu"  # CUDA or MPS
 
     def training_processes(self) -> int:
         distributed = self._torch.distributed
@@ -322,9 +317,7 @@ def make_train_function(model, keras_make_train_function, force=False):
             `model` (the trainer method being overridden).
         force: Rebuild even if the model already has a train function.
 
-    Examples:
-    `AdversarialModel.make_train_function`, which `fit` calls, is this:
-
+    Examples (`AdversarialModel.make_train_function`, which `fit` calls):
     >>> from keras_mae.models import GAN
     >>> from keras_mae.training import AdversarialModel, backend
     >>> gan = GAN(latent_dim=4, data_shape=(2,), seed=0)
@@ -384,8 +377,7 @@ def test_step(model, *args):
 def update_player(model, player: Player, x) -> dict[str, Any]:
     """Differentiates `player.loss` w.r.t. `player.variables` and applies it.
 
-    Must be called from within a training step (the model's
-    `adversarial_train_step`, which calls it for each player in turn).
+    Call it from within a training step (`adversarial_train_step`).
 
     Args:
         model: The `AdversarialModel` being trained.
@@ -447,10 +439,8 @@ def on_accelerator() -> bool:
 
 
 def training_processes() -> int:
-    """How many processes train one model together, each on its own shard.
-
-    More than 1 only for PyTorch under `torch.distributed` (its world size);
-    `keras.distribution` (JAX) and `tf.distribute` run in one process.
+    """How many processes train one model, each on its own shard: more than 1
+    only under `torch.distributed` (its world size).
 
     Examples:
     >>> from keras_mae.training.backend import training_processes
@@ -460,13 +450,29 @@ def training_processes() -> int:
     return _IMPL.training_processes()
 
 
+def training_replicas(model) -> int:
+    """How many replicas train `model` in step: its `tf.distribute` strategy's,
+    `torch.distributed`'s processes, else 1 (JAX: one program).
+
+    Args:
+        model: A Keras model (its strategy, on TensorFlow).
+
+    >>> from keras_mae.models import GAN
+    >>> from keras_mae.training.backend import training_replicas
+    >>> training_replicas(GAN(latent_dim=2, data_shape=(4,)))
+    1
+    """
+    if BACKEND == "tensorflow":
+        return model.distribute_strategy.num_replicas_in_sync
+    return training_processes()
+
+
 def replica_index():
     """Which replica of a data-parallel step this code runs in, or None.
 
     The replica id (a tensor) in a `tf.distribute` step over replicas, the
-    rank under `torch.distributed` with processes, else None (one device;
-    JAX's `keras.distribution`, one program for the global batch). Used by
-    `keras_mae.training.ReplicaSeeds`.
+    rank under `torch.distributed`, else None (JAX: one program for the
+    global batch). Used by `keras_mae.training.ReplicaSeeds`.
 
     Examples:
     >>> from keras_mae.training.backend import replica_index
@@ -477,10 +483,8 @@ def replica_index():
 
 
 def input_gradients(fn: Callable, inputs):
-    """Gradient of `sum(fn(inputs))` with respect to `inputs`, differentiable.
-
-    Used for gradient penalties (WGAN-GP, R1): the result can itself be
-    differentiated with respect to the variables `fn` reads.
+    """Gradient of `sum(fn(inputs))` with respect to `inputs`, differentiable
+    (for gradient penalties: WGAN-GP, R1).
 
     Args:
         fn: A function of one tensor, e.g. a discriminator call.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -49,6 +50,25 @@ class RestartResult:
     seed: int
     history: keras.callbacks.History
     scores: dict[int, float]
+
+
+@contextlib.contextmanager
+def _final_stage_deferred(model: keras.Model, defer: bool):
+    """Turns off, for the block, what a model does when a `fit` ends.
+
+    A `MixtureAutoencoder` relabels its samples when `fit` ends
+    (`self_labeling`); a screening `fit` that another one continues must
+    not, or the continued run would not train as one `fit` does.
+    """
+    saved = getattr(model, "self_labeling", None)
+    if not defer or saved is None:
+        yield
+        return
+    model.self_labeling = None
+    try:
+        yield
+    finally:
+        model.self_labeling = saved
 
 
 def _final_value(history: keras.callbacks.History, monitor: str, seed: int) -> float:
@@ -127,8 +147,9 @@ def best_of_restarts(
     `fit` builds start afresh). A keras_mae model given an array serves
     epoch `e`'s batches (and a `MixtureAutoencoder` its neighbour partners)
     by its seed and `e`, and keeps its other state (noise, augmentation,
-    re-seeding counters) in the model, so the continued run trains as a
-    straight one would: the same weights on PyTorch (tested). R restarts
+    re-seeding counters) in the model, and its self-labelling waits for the
+    last `fit`, so the continued run trains as a straight one would: the
+    same weights on PyTorch (tested). R restarts
     then cost `R * E + (epochs - E)` epochs instead of `R * epochs`. Use it
     when the ranking of the losses is settled early: for the 2026-11 default
     `MixtureAutoencoder` on MNIST ((512, 256), 50 epochs) the runs that separate every
@@ -212,7 +233,8 @@ def best_of_restarts(
                 "best_of_restarts expects `build_model` to return a compiled "
                 "model: call `model.compile(...)` in it."
             )
-        history = model.fit(x, **screen_kwargs)
+        with _final_stage_deferred(model, screen_epochs is not None):
+            history = model.fit(x, **screen_kwargs)
         value = _final_value(history, monitor, restart_seed)
         scores[restart_seed] = value if math.isfinite(value) else math.nan
         logger.info("Restart with seed %d: final %s %s", restart_seed, monitor, value)

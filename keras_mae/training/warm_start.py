@@ -113,17 +113,14 @@ def fit_assignment(
     )
     rng = np.random.default_rng(seed)
     epochs = max(1, math.ceil(steps / math.ceil(len(codes) / batch_size)))
+    # Our own order, not Keras's process-global shuffle: repeatable. One
+    # `train_on_batch` a batch: the batches of `epochs` one-epoch `fit`
+    # calls, without their overhead on small data.
     for _ in range(epochs):
-        # Our own order, not Keras's process-global shuffle: repeatable.
         order = rng.permutation(len(codes))
-        trainer.fit(
-            codes[order],
-            labels[order],
-            batch_size=batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-        )
+        for start in range(0, len(codes), batch_size):
+            rows = order[start : start + batch_size]
+            trainer.train_on_batch(codes[rows], labels[rows])
     return float(np.mean(model.predict_clusters(x, batch_size) == labels))
 
 

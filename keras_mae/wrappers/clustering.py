@@ -174,6 +174,12 @@ class MixtureClustering(
     `image_shape=(height, width, channels)` to fit images stored flat, one
     row each.
 
+    On vectors, the defaults end `fit` with self-labelling
+    (`MixtureAutoencoder(self_labeling=0.8)`): a linear discriminant of each
+    cluster's most confident 80% relabels the samples between the clusters,
+    and the model's assignment learns its labels; pass
+    `model_kwargs={"self_labeling": None}` to keep the network's own.
+
     With an integer `random_state`, `fit` is repeatable on the same backend
     and machine: the model's `seed` (its noise, batch order and neighbour
     partners) is drawn from it, and so are the initial weights, by seeding
@@ -361,7 +367,16 @@ class MixtureClustering(
                     f"{expected} as input."
                 )
             return X
-        X = validate_data(self, X, reset=reset, dtype=np.float32)
+        try:
+            X = validate_data(self, X, reset=reset, dtype=np.float32)
+        except ValueError as error:
+            if "could not convert string to float" not in str(error):
+                raise
+            raise ValueError(
+                f"{_NAME} expects numeric X (floats or integers); it holds "
+                f"text ({error}). Encode text columns as numbers first, e.g. "
+                "with sklearn.preprocessing.OneHotEncoder in a pipeline."
+            ) from error
         if reset:
             self.image_shape_ = image_shape
             if image_shape is not None and X.shape[1] != math.prod(image_shape):

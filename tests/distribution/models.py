@@ -117,6 +117,9 @@ def make_mae(backend: str, neighbors: bool | None = None):
         # Under torch.distributed each process would re-seed from its own
         # shard's usage, so fit refuses re-seeding there.
         **({"reseed_threshold": 0.0} if backend == "torch" else {}),
+        # Skipped (with a warning) where replicas train in step; on JAX the
+        # distributed run self-labels as the single-device one does.
+        self_labeling=None if per_replica_loss else "auto",
         seed=0,
     )
     kwargs = {} if per_replica_loss else {"discriminator_optimizer": _sgd()}

@@ -27,12 +27,13 @@ def fitted(tmp_path_factory):
         # The model these tests were written for, before the defaults per
         # kind of data: raw inputs (the blobs are already of unit scale),
         # the balance weight and neighbour term of images (the vectors'
-        # "auto" are 1.0, and 3.0 over 10 neighbours).
+        # "auto" are 1.0, and 3.0 over 10 neighbours), no self-labelling.
         normalization=None,
         neighbor_weight=1.0,
         num_neighbors=5,
         batch_entropy_weight=5.0,
         reseed_threshold=0.0,
+        self_labeling=None,  # training ends with the network's own clusters
         seed=0,
     )
     model.compile()

@@ -25,6 +25,8 @@ def test_check_objective_converts_and_sorts():
         ({"neighbor_weight": -1.0}, "neighbor_weight"),
         ({"num_neighbors": 0}, "num_neighbors"),
         ({"adversarial_loss": "nope"}, "adversarial"),
+        ({"self_labeling": 0.0}, "self_labeling"),
+        ({"self_labeling": 2}, "self_labeling"),
     ],
 )
 def test_check_objective_refuses_bad_values(values, message):
@@ -43,10 +45,14 @@ def test_migrate_config_gives_old_models_their_old_behaviour():
         **old,
         "normalization": None,
         "batch_entropy_weight": 5.0,
+        "self_labeling": None,
     }
     assert "normalization" not in old  # the caller's dict is left alone
     new = {**old, "normalization": "auto", "batch_entropy_weight": "auto"}
-    assert mixture_config.migrate_config(new) == new
+    # Saved before 2026-12-04: trained, and trains on, without self-labelling.
+    assert mixture_config.migrate_config(new) == {**new, "self_labeling": None}
+    today = {**new, "self_labeling": "auto"}
+    assert mixture_config.migrate_config(today) == today
 
 
 def test_split_legacy_compile():

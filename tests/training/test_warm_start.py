@@ -10,18 +10,14 @@ from keras_mae.training import AssignmentWarmStart, fit_assignment
 from keras_mae.training.warm_start import warm_start_labels
 from keras_mae.wrappers import MixtureClustering
 from tests import resume
+from tests.testing import scaled_blobs
 
 BACKEND = keras.backend.backend()
-CENTERS = np.array([[0, 0, 0, 0], [10, 0, 0, 0], [0, 10, 0, 0]], "float32")
 
 
 @pytest.fixture(scope="module")
 def blobs():
-    """Three separated blobs in 4 dimensions, on a scale of hundreds, and labels."""
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, len(CENTERS), 300)
-    x = CENTERS[labels] + rng.standard_normal((300, 4)).astype("float32")
-    return (100.0 * x + 50.0).astype("float32"), labels
+    return scaled_blobs()
 
 
 def _model(x=None, seed=0):
