@@ -429,8 +429,6 @@ def auto_jit_compile(model):
 
 def on_accelerator() -> bool:
     """Whether `keras.ops` compute on an accelerator (a GPU) rather than the CPU.
-
-    Examples:
     >>> from keras_mae.training.backend import on_accelerator
     >>> on_accelerator() in (True, False)
     True
@@ -441,8 +439,6 @@ def on_accelerator() -> bool:
 def training_processes() -> int:
     """How many processes train one model, each on its own shard: more than 1
     only under `torch.distributed` (its world size).
-
-    Examples:
     >>> from keras_mae.training.backend import training_processes
     >>> training_processes()
     1
@@ -456,7 +452,6 @@ def training_replicas(model) -> int:
 
     Args:
         model: A Keras model (its strategy, on TensorFlow).
-
     >>> from keras_mae.models import GAN
     >>> from keras_mae.training.backend import training_replicas
     >>> training_replicas(GAN(latent_dim=2, data_shape=(4,)))

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.preprocessing import StandardScaler
 
-from keras_mae.training.warm_start import fit_assignment
+from keras_mae.training.warm_start import checked_samples, fit_assignment
 from keras_mae.utils.argument_checks import check_int
 
 logger = logging.getLogger(__name__)
@@ -183,12 +183,7 @@ class SelfLabeling(keras.callbacks.Callback):
     ):
         super().__init__()
         owner = "SelfLabeling"
-        if not hasattr(x, "shape") or len(x.shape) < 2 or len(x) < 2:
-            raise ValueError(
-                f"{owner} expects `x` to be an array of at least 2 samples, "
-                f"shape (n, ...); received {getattr(x, 'shape', type(x).__name__)}."
-            )
-        self.x = np.asarray(x, "float32")
+        self.x = checked_samples(owner, x)
         self.core_fraction = check_core_fraction(owner, "core_fraction", core_fraction)
         self.steps = check_int(owner, "steps", steps)
         self.batch_size = check_int(owner, "batch_size", batch_size)

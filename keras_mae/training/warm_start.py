@@ -32,6 +32,23 @@ def _check_method(owner: str, method) -> None:
         )
 
 
+def checked_samples(owner: str, x) -> np.ndarray:
+    """`x` as float32 if it is an array of at least 2 samples, else a ValueError.
+
+    Examples:
+        >>> import numpy as np
+        >>> from keras_mae.training.warm_start import checked_samples
+        >>> checked_samples("SelfLabeling", np.zeros((3, 2))).dtype
+        dtype('float32')
+    """
+    if not hasattr(x, "shape") or len(x.shape) < 2 or len(x) < 2:
+        raise ValueError(
+            f"{owner} expects `x` to be an array of at least 2 samples, shape "
+            f"(n, ...); received {getattr(x, 'shape', type(x).__name__)}."
+        )
+    return np.asarray(x, "float32")
+
+
 def _checked_labels(owner: str, labels, n_samples: int, num_components=None):
     """`labels` as an array if it is one component per sample, else a ValueError.
 
@@ -212,14 +229,8 @@ class AssignmentWarmStart(keras.callbacks.Callback):
         seed: int | None = None,
     ):
         super().__init__()
-        if not hasattr(x, "shape") or len(x.shape) < 2 or len(x) < 2:
-            raise ValueError(
-                "AssignmentWarmStart expects `x` to be an array of at least 2 "
-                f"samples, shape (n, ...); received "
-                f"{getattr(x, 'shape', type(x).__name__)}."
-            )
         owner = "AssignmentWarmStart"
-        self.x = np.asarray(x, "float32")
+        self.x = checked_samples(owner, x)
         self.labels = None
         if labels is None:
             _check_method(owner, method)
